@@ -1,0 +1,1 @@
+"""Aftercare: the service around the support dialogs (channels, adapter, stores, providers)."""

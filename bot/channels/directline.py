@@ -1,0 +1,307 @@
+"""Direct Line 3.0, served by the app so the real Web Chat runs against it unchanged.
+
+Routes live under `/v3/directline`. Customer activities are stored in the conversation
+log (which echoes them to the client with a server-set id, as Azure does) and then handed
+to the bot through the adapter; the bot's replies come back through the Bot Connector
+endpoint (`bot.channels.connector`) and are appended to the same log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.channels.conversations import Activity, Conversation, ConversationRegistry, Subscription
+from bot.channels.http import bearer_credential, is_loopback, loopback_url, read_json_object
+from bot.channels.tokens import DirectLineGrant, TokenSigner
+from bot.errors import BadRequest, Forbidden, NotFound, Unauthorized
+
+log = logging.getLogger(__name__)
+
+# Hands an activity to the bot; resolves when the bot's turn is over.
+TurnRunner = Callable[[Activity], Awaitable[None]]
+
+CHANNEL_ID = "directline"
+CONVERSATION_IDLE_LIMIT_S = 24 * 3600
+_ACCEPTED_ACTIVITY_TYPES = {"message", "event", "typing", "invoke", "conversationUpdate"}
+
+
+class DirectLineService:
+    """Conversations, tokens and the routes of the local Direct Line channel."""
+
+    def __init__(self, signer: TokenSigner, *, bot_id: str, bot_name: str, public_url: str = "") -> None:
+        self.signer = signer
+        self.conversations = ConversationRegistry(CONVERSATION_IDLE_LIMIT_S)
+        self.bot_id = bot_id
+        self.bot_name = bot_name
+        self._public_url = public_url
+        self._runner: TurnRunner | None = None
+        self._turns: set[asyncio.Task[None]] = set()
+
+    def attach_bot(self, runner: TurnRunner) -> None:
+        self._runner = runner
+
+    # ----- tokens and access ---------------------------------------------------------
+
+    def _require_secret_or_loopback(self, request: web.Request) -> None:
+        """Secret-only operations: the secret as in Azure, or loopback when none is configured."""
+        if self.signer.has_secret:
+            if not self.signer.is_secret(bearer_credential(request)):
+                raise Unauthorized("the Direct Line secret is not valid")
+        elif not is_loopback(request):
+            raise Forbidden("no Direct Line secret is configured; only local clients may do this")
+
+    def issue_grant(self, user_id: str | None = None) -> dict[str, Any]:
+        """A token for a new conversation, optionally bound to a (signed-in) user id."""
+        conversation_id = secrets.token_urlsafe(18)
+        user = user_id or f"dl_{secrets.token_hex(8)}"
+        return {
+            "conversationId": conversation_id,
+            "token": self.signer.issue(conversation_id, user),
+            "expires_in": self.signer.ttl_s,
+        }
+
+    def _grant_for(self, request: web.Request, conversation_id: str) -> DirectLineGrant:
+        return self.signer.verify_for(bearer_credential(request), conversation_id)
+
+    def _conversation(self, conversation_id: str) -> Conversation:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None:
+            raise NotFound("no such conversation (it may have ended)")
+        return conversation
+
+    def _stream_url(
+        self, request: web.Request, conversation_id: str, token: str, watermark: str | None
+    ) -> str:
+        base = self._public_url or f"{request.scheme}://{request.host}"
+        base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        url = f"{base}/v3/directline/conversations/{conversation_id}/stream?t={token}"
+        return f"{url}&watermark={watermark}" if watermark else url
+
+    def _conversation_reply(
+        self, request: web.Request, grant: DirectLineGrant, watermark: str | None = None
+    ) -> dict[str, Any]:
+        token = self.signer.issue(grant.conversation_id, grant.user_id)
+        return {
+            "conversationId": grant.conversation_id,
+            "token": token,
+            "expires_in": self.signer.ttl_s,
+            "streamUrl": self._stream_url(request, grant.conversation_id, token, watermark),
+        }
+
+    # ----- routes --------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        prefix = "/v3/directline"
+        return [
+            web.post(f"{prefix}/tokens/generate", self.generate_token),
+            web.post(f"{prefix}/tokens/refresh", self.refresh_token),
+            web.post(f"{prefix}/conversations", self.start_conversation),
+            web.get(f"{prefix}/conversations/{{conversation_id}}", self.reconnect),
+            web.post(f"{prefix}/conversations/{{conversation_id}}/activities", self.post_activity),
+            web.get(f"{prefix}/conversations/{{conversation_id}}/activities", self.get_activities),
+            web.get(f"{prefix}/conversations/{{conversation_id}}/stream", self.stream),
+        ]
+
+    async def generate_token(self, request: web.Request) -> web.Response:
+        self._require_secret_or_loopback(request)
+        body = await read_json_object(request, allow_empty=True)
+        return web.json_response(self.issue_grant(_bound_user_id(body)))
+
+    async def refresh_token(self, request: web.Request) -> web.Response:
+        grant = self.signer.verify(bearer_credential(request))
+        return web.json_response(
+            {
+                "conversationId": grant.conversation_id,
+                "token": self.signer.issue(grant.conversation_id, grant.user_id),
+                "expires_in": self.signer.ttl_s,
+            }
+        )
+
+    async def start_conversation(self, request: web.Request) -> web.Response:
+        credential = request.headers.get("Authorization", "")
+        if not self.signer.has_secret and credential == "" and is_loopback(request):
+            # Local mode with no secret: a loopback client may start a conversation directly.
+            grant = self.signer.verify(self.issue_grant()["token"])
+        elif self.signer.is_secret(bearer_credential(request)):
+            body = await read_json_object(request, allow_empty=True)
+            issued = self.issue_grant(_bound_user_id(body))
+            grant = self.signer.verify(issued["token"])
+        else:
+            grant = self.signer.verify(bearer_credential(request))
+        conversation, created = self.conversations.open(grant.conversation_id, grant.user_id)
+        if created:
+            self._schedule_turn(conversation, self._members_added(conversation, loopback_url(request)))
+        return web.json_response(self._conversation_reply(request, grant), status=201 if created else 200)
+
+    async def reconnect(self, request: web.Request) -> web.Response:
+        conversation_id = request.match_info["conversation_id"]
+        grant = self._grant_for(request, conversation_id)
+        self._conversation(conversation_id)
+        watermark = request.query.get("watermark") or None
+        if watermark is not None:
+            _parse_watermark(watermark)
+        return web.json_response(self._conversation_reply(request, grant, watermark))
+
+    async def post_activity(self, request: web.Request) -> web.Response:
+        conversation_id = request.match_info["conversation_id"]
+        grant = self._grant_for(request, conversation_id)
+        conversation = self._conversation(conversation_id)
+        body = await read_json_object(request)
+        activity_type = body.get("type")
+        if not isinstance(activity_type, str) or activity_type not in _ACCEPTED_ACTIVITY_TYPES:
+            raise BadRequest("the activity needs a 'type' such as 'message'")
+        if "text" in body and not isinstance(body["text"], str | None):
+            raise BadRequest("'text' must be a string")
+        stored = conversation.append(self._from_customer(body, grant, loopback_url(request)))
+        self._schedule_turn(conversation, stored)
+        return web.json_response({"id": stored["id"]})
+
+    async def get_activities(self, request: web.Request) -> web.Response:
+        conversation_id = request.match_info["conversation_id"]
+        self._grant_for(request, conversation_id)
+        conversation = self._conversation(conversation_id)
+        activities, watermark = conversation.since(_parse_watermark(request.query.get("watermark")))
+        return web.json_response({"activities": activities, "watermark": str(watermark)})
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        conversation_id = request.match_info["conversation_id"]
+        token = request.query.get("t", "")
+        if not token:
+            raise Unauthorized("the stream URL must carry its token (t=...)")
+        self.signer.verify_for(token, conversation_id)
+        conversation = self._conversation(conversation_id)
+        watermark = _parse_watermark(request.query.get("watermark"))
+
+        socket = web.WebSocketResponse(heartbeat=30.0)
+        await socket.prepare(request)
+        subscription = conversation.subscribe()
+        try:
+            await self._pump(socket, conversation, subscription, watermark)
+        finally:
+            conversation.unsubscribe(subscription)
+            if not socket.closed:
+                await socket.close()
+        return socket
+
+    async def _pump(
+        self,
+        socket: web.WebSocketResponse,
+        conversation: Conversation,
+        sub: Subscription,
+        watermark: int | None,
+    ) -> None:
+        # Nothing reaches a client before its socket opens, so replay what it has missed first.
+        backlog, last_sent = conversation.since(watermark)
+        if backlog:
+            await socket.send_json({"activities": backlog, "watermark": str(last_sent)})
+
+        async def read_until_closed() -> None:
+            # The client only sends keep-alives (""); we just notice when it goes away.
+            async for message in socket:
+                if message.type == WSMsgType.ERROR:
+                    break
+            sub.queue.put_nowait(None) if not sub.queue.full() else None
+
+        reader = asyncio.create_task(read_until_closed())
+        try:
+            while not socket.closed:
+                item = await sub.queue.get()
+                if item is None or sub.overflowed:
+                    break
+                index, activity = item
+                if index <= last_sent:
+                    continue  # already sent in the backlog
+                await socket.send_json({"activities": [activity], "watermark": str(index)})
+                last_sent = index
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    # ----- activities to the bot -------------------------------------------------------
+
+    def _from_customer(self, body: dict[str, Any], grant: DirectLineGrant, service_url: str) -> Activity:
+        sender: dict[str, Any] = body["from"] if isinstance(body.get("from"), dict) else {}
+        activity: Activity = {
+            k: v for k, v in body.items() if k not in {"id", "timestamp", "from", "recipient"}
+        }
+        activity.update(
+            {
+                "channelId": CHANNEL_ID,
+                "serviceUrl": service_url,
+                "conversation": {"id": grant.conversation_id},
+                # The user id is the token's, whatever the client claims, as in Azure.
+                "from": {"id": grant.user_id, "name": sender.get("name") or "", "role": "user"},
+                "recipient": {"id": self.bot_id, "name": self.bot_name, "role": "bot"},
+            }
+        )
+        return activity
+
+    def _members_added(self, conversation: Conversation, service_url: str) -> Activity:
+        bot = {"id": self.bot_id, "name": self.bot_name, "role": "bot"}
+        user = {"id": conversation.user_id, "role": "user"}
+        return {
+            "type": "conversationUpdate",
+            "id": f"{conversation.id}|start",
+            "channelId": CHANNEL_ID,
+            "serviceUrl": service_url,
+            "conversation": {"id": conversation.id},
+            "from": user,
+            "recipient": bot,
+            "membersAdded": [bot, user],
+        }
+
+    def _schedule_turn(self, conversation: Conversation, activity: Activity) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_turn(conversation, activity))
+        self._turns.add(task)
+        task.add_done_callback(self._turns.discard)
+
+    async def _run_turn(self, conversation: Conversation, activity: Activity) -> None:
+        if self._runner is None:
+            log.error("direct line has no bot attached; dropping activity %s", activity.get("id"))
+            return
+        async with conversation.turn_lock:
+            conversation.answering = activity.get("id") if activity.get("type") == "message" else None
+            try:
+                await self._runner(activity)
+            except Exception:
+                # The adapter's on_turn_error already answered the customer when it could.
+                log.exception("direct line turn failed (conversation=%s)", conversation.id)
+            finally:
+                conversation.answering = None
+
+    async def aclose(self) -> None:
+        for task in list(self._turns):
+            task.cancel()
+        if self._turns:
+            await asyncio.gather(*self._turns, return_exceptions=True)
+
+
+def _bound_user_id(body: dict[str, Any]) -> str | None:
+    user = body.get("user")
+    if user is None:
+        return None
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"].strip():
+        raise BadRequest("'user' must be an object with a non-empty string 'id'")
+    if len(user["id"]) > 128:
+        raise BadRequest("'user.id' is too long (128 characters at most)")
+    return str(user["id"]).strip()
+
+
+def _parse_watermark(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest("the watermark must be a whole number") from None
+    if value < -1:
+        raise BadRequest("the watermark must not be negative")
+    return value

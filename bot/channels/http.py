@@ -1,0 +1,60 @@
+"""Small HTTP helpers shared by the channel endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from aiohttp import web
+
+from bot.errors import BadRequest, Unauthorized
+
+# Direct Line and the Bot Connector refuse bodies above this size (413), as Azure's do.
+MAX_BODY_BYTES = 256 * 1024
+
+
+async def read_json_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """Reads a JSON object body: 413 when too large, 400 when malformed or not an object."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
+    raw = await request.read()  # aiohttp enforces client_max_size on chunked bodies too
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise BadRequest("the request body must be a JSON object")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def bearer_credential(request: web.Request) -> str:
+    """The credential of an `Authorization: Bearer ...` header; 401 when absent or malformed."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthorized("an Authorization: Bearer header is required")
+    return credential.strip()
+
+
+def is_loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_url(request: web.Request) -> str:
+    """This server's own address as reachable from this machine (the bot's serviceUrl)."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return f"{request.scheme}://{request.host}"
+    host, port = sockname[0], sockname[1]
+    address = ipaddress.ip_address(host)
+    if address.is_unspecified or address.is_loopback:
+        host = "127.0.0.1" if address.version == 4 else "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -1,0 +1,54 @@
+"""The Web Chat page: the real `botframework-webchat` bundle from npm, talking to our Direct Line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.channels.directline import DirectLineService
+from bot.channels.http import read_json_object
+
+STATIC_DIR = Path(__file__).parent / "static"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WEBCHAT_BUNDLE = PROJECT_ROOT / "node_modules" / "botframework-webchat" / "dist" / "webchat.js"
+
+
+class WebChatPage:
+    def __init__(self, directline: DirectLineService, bundle: Path = WEBCHAT_BUNDLE) -> None:
+        self._directline = directline
+        self._bundle = bundle
+
+    @property
+    def bundle_present(self) -> bool:
+        return self._bundle.is_file()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/", self.page),
+            web.get("/favicon.ico", self.favicon),
+            web.get("/static/webchat.js", self.bundle),
+            web.post("/api/directline/token", self.token),
+        ]
+
+    async def page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def favicon(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "favicon.ico")
+
+    async def bundle(self, request: web.Request) -> web.StreamResponse:
+        if not self.bundle_present:
+            raise web.HTTPServiceUnavailable(
+                text="Web Chat is not installed: run `make install` (npm packages are missing)."
+            )
+        return web.FileResponse(self._bundle, headers={"Cache-Control": "public, max-age=3600"})
+
+    async def token(self, request: web.Request) -> web.Response:
+        """The page's own token endpoint: the browser never sees the Direct Line secret.
+
+        Each call gets a token for a new conversation with an anonymous user id; a shop
+        that signs customers in binds their id through `/v3/directline/tokens/generate`.
+        """
+        await read_json_object(request, allow_empty=True)
+        return web.json_response(self._directline.issue_grant())

@@ -1,0 +1,53 @@
+"""The `aftercare` command: `serve`, and the staff tools added by other modules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from bot.errors import ConfigurationError
+from bot.settings import Settings, load_settings
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def serve(settings: Settings) -> None:
+    from bot.service import create_app
+
+    configure_logging(settings.log_level)
+    logging.getLogger(__name__).info("Aftercare listening on http://%s:%d/", settings.host, settings.port)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    serve(load_settings())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aftercare", description="Aftercare customer-support bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser(
+        "serve", help="serve the bot, Web Chat and Direct Line (as python app.py)"
+    )
+    serve_parser.set_defaults(handler=_serve_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigurationError as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""One small exception hierarchy for the whole app.
+
+Providers translate SDK exceptions into these; the HTTP layer maps them to status
+codes in one place (`bot.http_errors`); customers always get a plain sentence.
+"""
+
+from __future__ import annotations
+
+
+class AftercareError(Exception):
+    """Base of every error this app raises on purpose."""
+
+
+class ConfigurationError(AftercareError):
+    """A setting is missing or wrong; start-up stops with this message."""
+
+
+class ChannelError(AftercareError):
+    """A channel-protocol request was refused. Carries the HTTP status and a code."""
+
+    status = 400
+    code = "BadArgument"
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(ChannelError):
+    status = 400
+    code = "BadArgument"
+
+
+class Unauthorized(ChannelError):
+    status = 401
+    code = "Unauthorized"
+
+
+class Forbidden(ChannelError):
+    status = 403
+    code = "Forbidden"
+
+
+class TokenExpired(Forbidden):
+    code = "TokenExpired"
+
+
+class NotFound(ChannelError):
+    status = 404
+    code = "NotFound"
+
+
+class StoreUnavailable(AftercareError):
+    """The order or state store cannot be reached right now; the turn may be retried."""
+
+
+class ConcurrencyConflict(AftercareError):
+    """A write lost an optimistic-concurrency race (stale ETag); re-read and retry."""
+
+
+class RetailError(AftercareError):
+    """An order action was refused by a shop rule (wrong status, bad payment method ...).
+
+    Nothing was changed; the message is one plain sentence that can go back to the
+    model as a tool result or to staff on the command line.
+    """

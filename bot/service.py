@@ -1,0 +1,139 @@
+"""`create_app(settings)`: builds the whole service; nothing lives at module level."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import Bot
+from botbuilder.schema import Activity
+from botframework.connector.auth import BotFrameworkAuthentication, BotFrameworkAuthenticationFactory
+
+from bot.adapter import AftercareAdapter, bot_framework_authentication
+from bot.channels.connector import ConnectorEndpoint
+from bot.channels.directline import DirectLineService
+from bot.channels.http import MAX_BODY_BYTES, read_json_object
+from bot.channels.tokens import TokenSigner
+from bot.channels.webchat import WebChatPage
+from bot.errors import BadRequest, Unauthorized
+from bot.http_errors import error_middleware
+from bot.settings import Settings
+from bot.support_bot import SupportBot
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+ADAPTER = web.AppKey("adapter", AftercareAdapter)
+BOT = web.AppKey("bot", SupportBot)
+DIRECTLINE = web.AppKey("directline", DirectLineService)
+WEBCHAT = web.AppKey("webchat", WebChatPage)
+
+BOT_NAME = "Aftercare"
+
+
+class MessagesEndpoint:
+    """`POST /api/messages`: activities from Azure Bot Service channels (Teams, Direct Line ...)."""
+
+    def __init__(self, adapter: AftercareAdapter, bot: Bot) -> None:
+        self._adapter = adapter
+        self._bot = bot
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            raise web.HTTPUnsupportedMediaType(text="activities must be sent as application/json")
+        body = await read_json_object(request)
+        activity = Activity().deserialize(body)
+        if not activity.type:
+            raise BadRequest("the activity has no type")
+        auth_header = request.headers.get("Authorization", "")
+        try:
+            authenticated = await self._adapter.bot_framework_authentication.authenticate_request(
+                activity, auth_header
+            )
+        except Exception as exc:
+            # The SDK signals bad tokens with PermissionError but also lets lookup and decode
+            # errors through; every one of them means the caller is not authenticated.
+            log.info("rejected /api/messages request: %s: %s", type(exc).__name__, exc)
+            raise Unauthorized("the request is not authorized") from None
+        response = await self._adapter.process_activity(authenticated, activity, self._bot.on_turn)
+        if response:
+            return web.json_response(response.body, status=response.status)
+        return web.Response(status=201)
+
+
+def _local_channel_runner(adapter: AftercareAdapter, bot: Bot, local_auth: BotFrameworkAuthentication) -> Any:
+    """Delivers Direct Line activities to the bot in-process.
+
+    The local channel is part of this app, so its activities need no JWT hop; the
+    replies still travel over HTTP to the Bot Connector endpoint, anonymously, since that
+    endpoint only accepts this machine.
+    """
+
+    async def run(raw: dict[str, Any]) -> None:
+        activity = Activity().deserialize(raw)
+        authenticated = await local_auth.authenticate_request(activity, "")
+        await adapter.process_activity(authenticated, activity, bot.on_turn)
+
+    return run
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = {"webchat_bundle": request.app[WEBCHAT].bundle_present}
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+    )
+
+
+async def _sweep_idle_conversations(app: web.Application) -> AsyncIterator[None]:
+    directline = app[DIRECTLINE]
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(600)
+            forgotten = directline.conversations.sweep()
+            if forgotten:
+                log.info("forgot %d idle direct line conversations", forgotten)
+
+    task = asyncio.create_task(sweep_forever())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await directline.aclose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    adapter = AftercareAdapter(bot_framework_authentication(settings))
+    bot = SupportBot()
+    directline = DirectLineService(
+        TokenSigner(settings.direct_line_secret, settings.direct_line_token_ttl_s),
+        bot_id=settings.app_id or "aftercare-bot",
+        bot_name=BOT_NAME,
+        public_url=settings.public_url,
+    )
+    directline.attach_bot(_local_channel_runner(adapter, bot, BotFrameworkAuthenticationFactory.create()))
+    webchat = WebChatPage(directline)
+
+    app[SETTINGS] = settings
+    app[ADAPTER] = adapter
+    app[BOT] = bot
+    app[DIRECTLINE] = directline
+    app[WEBCHAT] = webchat
+
+    app.add_routes([web.post("/api/messages", MessagesEndpoint(adapter, bot).handle)])
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    app.add_routes(directline.routes())
+    app.add_routes(ConnectorEndpoint(directline).routes())
+    app.add_routes(webchat.routes())
+    app.cleanup_ctx.append(_sweep_idle_conversations)
+    return app

@@ -1,0 +1,120 @@
+"""Every setting Aftercare reads, typed and validated once at start-up.
+
+Values come from environment variables or a `.env` file in the working directory.
+The Bot Framework names (`MicrosoftAppId` ...) are kept as Azure Bot Service and the
+BotBuilder samples spell them, so an existing bot registration drops in unchanged.
+Nothing else in the code base reads the environment: providers receive a `Settings`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigurationError
+
+
+class AppType(StrEnum):
+    MULTI_TENANT = "MultiTenant"
+    SINGLE_TENANT = "SingleTenant"
+    USER_ASSIGNED_MSI = "UserAssignedMSI"
+
+
+class StoreKind(StrEnum):
+    SQLITE = "sqlite"
+    COSMOS = "cosmos"
+
+
+class Settings(BaseSettings):
+    """The app's configuration. Field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # Bot Framework registration (empty app id = anonymous local mode).
+    app_id: str = Field("", alias="MicrosoftAppId")
+    app_password: str = Field("", alias="MicrosoftAppPassword")
+    app_type: AppType = Field(AppType.MULTI_TENANT, alias="MicrosoftAppType")
+    app_tenant_id: str = Field("", alias="MicrosoftAppTenantId")
+    # Where /api/messages fetches the Bot Framework signing keys; override only for tests
+    # or sovereign clouds.
+    openid_metadata_url: str = Field("", alias="BOT_OPENID_METADATA_URL")
+
+    # HTTP server.
+    host: str = Field("127.0.0.1", alias="HOST")
+    port: int = Field(3978, alias="PORT", ge=0, le=65535)
+    public_url: str = Field("", alias="PUBLIC_URL")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
+    # The local Direct Line channel service.
+    direct_line_secret: str = Field("", alias="DIRECT_LINE_SECRET")
+    direct_line_token_ttl_s: int = Field(1800, alias="DIRECT_LINE_TOKEN_TTL_S", ge=60, le=86400)
+
+    # Order store.
+    store: StoreKind = Field(StoreKind.SQLITE, alias="STORE")
+    sqlite_path: Path = Field(Path("data/aftercare.sqlite3"), alias="SQLITE_PATH")
+    cosmos_endpoint: str = Field("", alias="COSMOS_ENDPOINT")
+    cosmos_key: str = Field("", alias="COSMOS_KEY")
+    cosmos_database: str = Field("aftercare", alias="COSMOS_DATABASE")
+    dataset_dir: Path = Field(Path("../shared/datasets/retail"), alias="DATASET_DIR")
+    seed_on_start: bool = Field(True, alias="SEED_ON_START")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return upper
+
+    @field_validator("public_url", "cosmos_endpoint", "openid_metadata_url")
+    @classmethod
+    def _http_url_or_empty(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def anonymous(self) -> bool:
+        """True when no Bot Framework app id is set: local use, no JWT validation."""
+        return not self.app_id
+
+    def validate_combinations(self) -> None:
+        """Checks that involve more than one setting; raises `ConfigurationError`."""
+        if self.app_id and not self.app_password and self.app_type != AppType.USER_ASSIGNED_MSI:
+            raise ConfigurationError(
+                "MicrosoftAppPassword is required when MicrosoftAppId is set "
+                "(unless MicrosoftAppType is UserAssignedMSI)"
+            )
+        if self.app_type == AppType.SINGLE_TENANT and self.app_id and not self.app_tenant_id:
+            raise ConfigurationError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant")
+        if self.store == StoreKind.COSMOS and not self.cosmos_endpoint:
+            raise ConfigurationError("COSMOS_ENDPOINT is required when STORE=cosmos")
+
+
+def _variable_name(location: tuple[Any, ...]) -> str:
+    field_name = str(location[0]) if location else "?"
+    field = Settings.model_fields.get(field_name)
+    if field is not None and field.alias:
+        return field.alias
+    return field_name
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Reads and validates the settings, or raises `ConfigurationError` naming the variable."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_variable_name(err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+    settings.validate_combinations()
+    return settings

@@ -1,0 +1,1 @@
+"""Aftercare's conversation logic, kept free of Bot Framework types."""
