@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PIP_FLAGS := --disable-pip-version-check --quiet
+PIP_FLAGS := --disable-pip-version-check --quiet $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install run test lint unit browser chromium clean
@@ -14,7 +14,9 @@ install: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[cosmos,openai,dev]'
+	# torch first, alone and exact, so the CPU build is taken rather than a multi-GB CUDA one.
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt torch==2.13.0
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[cosmos,openai,local,dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
