@@ -1,0 +1,106 @@
+"""Stores for the data-layer tests: a local Cosmos DB server for the session, the full
+retail dataset imported once into a template SQLite file that each test copies, and a
+`store` fixture parametrized over both backends (the contract suite)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.store.base import Collection, Record
+from bot.store.cosmos import CosmosStore
+from bot.store.dataset import import_dataset
+from bot.store.sqlite import SqliteStore
+from tests.support.cosmos import TEST_KEY, cosmos_server
+
+DATASET_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "retail"
+AnyStore = SqliteStore | CosmosStore
+
+
+@pytest.fixture(scope="session")
+def dataset_dir() -> Path:
+    assert (DATASET_DIR / "orders.json").is_file(), f"the retail dataset is missing at {DATASET_DIR}"
+    return DATASET_DIR
+
+
+@pytest.fixture(scope="session")
+def dataset(dataset_dir: Path) -> dict[str, dict[str, Any]]:
+    """The three files as loaded JSON; tests must copy before changing anything."""
+    return {c.value: json.loads((dataset_dir / f"{c.value}.json").read_text("utf-8")) for c in Collection}
+
+
+@pytest.fixture(scope="session")
+def cosmos_endpoint() -> Iterator[str]:
+    with cosmos_server() as endpoint:
+        yield endpoint
+
+
+async def open_cosmos(endpoint: str) -> CosmosStore:
+    # A database per test: the server keeps everything in memory, and tests stay independent.
+    return await CosmosStore.open(endpoint, TEST_KEY, f"test-{uuid.uuid4().hex[:12]}", verify_tls=False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, dataset_dir: Path) -> Path:
+    """The full dataset imported once; copying the file is far quicker than importing."""
+    path = tmp_path_factory.mktemp("template") / "retail.sqlite3"
+
+    async def build() -> None:
+        store = await SqliteStore.open(path)
+        try:
+            await import_dataset(store, dataset_dir, progress=False)
+        finally:
+            await store.aclose()  # closing checkpoints the WAL into the main file
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+async def retail_sqlite(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A fresh SQLite store holding the full dataset."""
+    path = tmp_path / "retail.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    store = await SqliteStore.open(path)
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture(params=["sqlite", "cosmos"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AnyStore]:
+    """An empty store of each kind. Cosmos is started only when a cosmos case runs."""
+    opened: AnyStore
+    if request.param == "sqlite":
+        opened = await SqliteStore.open(tmp_path / "contract.sqlite3")
+    else:
+        opened = await open_cosmos(request.getfixturevalue("cosmos_endpoint"))
+    yield opened
+    await opened.aclose()
+
+
+async def import_orders_subset(
+    store: AnyStore, dataset: dict[str, dict[str, Any]], order_ids: Iterable[str]
+) -> None:
+    """Imports the given orders, their customers (with all their orders) and every product:
+    enough for the retail rules, at a fraction of a full Cosmos import."""
+    orders, users = dataset["orders"], dataset["users"]
+    wanted_users = {orders[o]["user_id"] for o in order_ids}
+    wanted_orders = {o for u in wanted_users for o in users[u]["orders"] if o in orders}
+    for collection, keys in (
+        (Collection.CUSTOMERS, wanted_users),
+        (Collection.ORDERS, wanted_orders),
+        (Collection.PRODUCTS, set(dataset["products"])),
+    ):
+        records = [
+            Record(key=key, seq=seq, doc=json.loads(json.dumps(doc)))
+            for seq, (key, doc) in enumerate(dataset[collection.value].items())
+            if key in keys
+        ]
+        await store.import_records(collection, records)
