@@ -10,6 +10,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import ActivityTypes
 from botframework.connector.auth import AuthenticationConstants, BotFrameworkAuthentication
 
+from bot.errors import StoreUnavailable
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,10 @@ log = logging.getLogger(__name__)
 TURN_ERROR_REPLY = (
     "Sorry, something went wrong on our side and I couldn't finish that. "
     "Please send your message again in a moment."
+)
+STORE_UNAVAILABLE_REPLY = (
+    "Our order system is temporarily unavailable, so I can't look that up right now. "
+    "Please try again in a minute; nothing you sent has been lost."
 )
 
 
@@ -68,8 +73,18 @@ class AftercareAdapter(CloudAdapter):
         )
         if activity.type != ActivityTypes.message:
             return
+        reply = STORE_UNAVAILABLE_REPLY if _caused_by(error, StoreUnavailable) else TURN_ERROR_REPLY
         try:
-            await context.send_activity(TURN_ERROR_REPLY)
+            await context.send_activity(reply)
         except Exception:
             # The channel itself may be what failed; the operator log above has the cause.
             log.exception("could not deliver the turn-error apology")
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
-from botbuilder.core import Bot
+from botbuilder.core import ConversationState
 from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication, BotFrameworkAuthenticationFactory
 
@@ -22,6 +22,7 @@ from bot.channels.webchat import WebChatPage
 from bot.errors import BadRequest, Unauthorized
 from bot.http_errors import error_middleware
 from bot.settings import Settings
+from bot.store import BotFrameworkStorage, Stores, open_stores, seed_if_empty
 from bot.support_bot import SupportBot
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 ADAPTER = web.AppKey("adapter", AftercareAdapter)
 BOT = web.AppKey("bot", SupportBot)
+STORES = web.AppKey("stores", Stores)
 DIRECTLINE = web.AppKey("directline", DirectLineService)
 WEBCHAT = web.AppKey("webchat", WebChatPage)
 
@@ -38,9 +40,8 @@ BOT_NAME = "Aftercare"
 class MessagesEndpoint:
     """`POST /api/messages`: activities from Azure Bot Service channels (Teams, Direct Line ...)."""
 
-    def __init__(self, adapter: AftercareAdapter, bot: Bot) -> None:
+    def __init__(self, adapter: AftercareAdapter) -> None:
         self._adapter = adapter
-        self._bot = bot
 
     async def handle(self, request: web.Request) -> web.Response:
         if "application/json" not in request.headers.get("Content-Type", ""):
@@ -59,13 +60,14 @@ class MessagesEndpoint:
             # errors through; every one of them means the caller is not authenticated.
             log.info("rejected /api/messages request: %s: %s", type(exc).__name__, exc)
             raise Unauthorized("the request is not authorized") from None
-        response = await self._adapter.process_activity(authenticated, activity, self._bot.on_turn)
+        bot = request.app[BOT]
+        response = await self._adapter.process_activity(authenticated, activity, bot.on_turn)
         if response:
             return web.json_response(response.body, status=response.status)
         return web.Response(status=201)
 
 
-def _local_channel_runner(adapter: AftercareAdapter, bot: Bot, local_auth: BotFrameworkAuthentication) -> Any:
+def _local_channel_runner(app: web.Application, local_auth: BotFrameworkAuthentication) -> Any:
     """Delivers Direct Line activities to the bot in-process.
 
     The local channel is part of this app, so its activities need no JWT hop; the
@@ -76,7 +78,7 @@ def _local_channel_runner(adapter: AftercareAdapter, bot: Bot, local_auth: BotFr
     async def run(raw: dict[str, Any]) -> None:
         activity = Activity().deserialize(raw)
         authenticated = await local_auth.authenticate_request(activity, "")
-        await adapter.process_activity(authenticated, activity, bot.on_turn)
+        await app[ADAPTER].process_activity(authenticated, activity, app[BOT].on_turn)
 
     return run
 
@@ -86,11 +88,48 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    checks = {"webchat_bundle": request.app[WEBCHAT].bundle_present}
+    checks = {
+        "webchat_bundle": request.app[WEBCHAT].bundle_present,
+        "store": await _store_reachable(request.app[STORES]),
+    }
     ready = all(checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
     )
+
+
+async def _store_reachable(stores: Stores) -> bool:
+    try:
+        async with asyncio.timeout(2.0):
+            await stores.orders.ping()
+            await stores.state.ping()
+    except Exception as exc:
+        log.warning("store not ready: %s", exc)
+        return False
+    return True
+
+
+async def _open_stores(app: web.Application) -> AsyncIterator[None]:
+    """Opens the stores, seeds an empty embedded store, and builds the bot on them."""
+    settings = app[SETTINGS]
+    stores = await open_stores(settings)
+    try:
+        if settings.seed_on_start:
+            await _seed(stores, settings)
+        app[STORES] = stores
+        app[BOT] = SupportBot(ConversationState(BotFrameworkStorage(stores.state)))
+        yield
+    finally:
+        await stores.aclose()
+
+
+async def _seed(stores: Stores, settings: Settings) -> None:
+    if not settings.dataset_dir.is_dir():
+        log.warning("DATASET_DIR %s does not exist; the order store starts as it is", settings.dataset_dir)
+        return
+    imported = await seed_if_empty(stores.orders, settings.dataset_dir)
+    if imported:
+        log.info("seeded the order store with %d records from %s", imported, settings.dataset_dir)
 
 
 async def _sweep_idle_conversations(app: web.Application) -> AsyncIterator[None]:
@@ -114,26 +153,25 @@ async def _sweep_idle_conversations(app: web.Application) -> AsyncIterator[None]
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     adapter = AftercareAdapter(bot_framework_authentication(settings))
-    bot = SupportBot()
     directline = DirectLineService(
         TokenSigner(settings.direct_line_secret, settings.direct_line_token_ttl_s),
         bot_id=settings.app_id or "aftercare-bot",
         bot_name=BOT_NAME,
         public_url=settings.public_url,
     )
-    directline.attach_bot(_local_channel_runner(adapter, bot, BotFrameworkAuthenticationFactory.create()))
+    directline.attach_bot(_local_channel_runner(app, BotFrameworkAuthenticationFactory.create()))
     webchat = WebChatPage(directline)
 
     app[SETTINGS] = settings
     app[ADAPTER] = adapter
-    app[BOT] = bot
     app[DIRECTLINE] = directline
     app[WEBCHAT] = webchat
 
-    app.add_routes([web.post("/api/messages", MessagesEndpoint(adapter, bot).handle)])
+    app.add_routes([web.post("/api/messages", MessagesEndpoint(adapter).handle)])
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
     app.add_routes(directline.routes())
     app.add_routes(ConnectorEndpoint(directline).routes())
     app.add_routes(webchat.routes())
+    app.cleanup_ctx.append(_open_stores)
     app.cleanup_ctx.append(_sweep_idle_conversations)
     return app
