@@ -25,8 +25,8 @@ def serve(settings: Settings) -> None:
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
 
 
-def _serve_command(args: argparse.Namespace) -> int:
-    serve(load_settings())
+def _serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    serve(settings)
     return 0
 
 
@@ -37,13 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve the bot, Web Chat and Direct Line (as python app.py)"
     )
     serve_parser.set_defaults(handler=_serve_command)
+    # Staff tools live beside what they operate on; each module adds its own commands.
+    from bot.store.cli import add_commands as add_store_commands
+
+    add_store_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        return int(args.handler(args, load_settings()))
     except ConfigurationError as exc:
         print(f"aftercare: {exc}", file=sys.stderr)
         return 2
