@@ -21,6 +21,7 @@ from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.errors import BadRequest, Unauthorized
 from bot.http_errors import error_middleware
+from bot.sdk_patches import apply_sdk_patches
 from bot.settings import Settings
 from bot.store import BotFrameworkStorage, Stores, open_stores, seed_if_empty
 from bot.support_bot import SupportBot
@@ -151,6 +152,7 @@ async def _sweep_idle_conversations(app: web.Application) -> AsyncIterator[None]
 
 
 def create_app(settings: Settings) -> web.Application:
+    apply_sdk_patches()
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     adapter = AftercareAdapter(bot_framework_authentication(settings))
     directline = DirectLineService(

@@ -1,0 +1,63 @@
+"""The baseline for `bench.turns`: a stock BotBuilder echo bot behind the same Direct Line.
+
+Stock means what the BotBuilder samples run: a plain `CloudAdapter` and an
+`ActivityHandler` that echoes, nothing else. Only the channel in front (the app's own
+Direct Line and Bot Connector endpoints) is shared with Aftercare, so the two are
+compared on the same transport.
+
+Run: `python -m bench.echo_bot --port 3979`
+"""
+
+from __future__ import annotations
+
+import argparse
+from types import SimpleNamespace
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity
+
+from bot.channels.connector import ConnectorEndpoint
+from bot.channels.directline import DirectLineService
+from bot.channels.tokens import TokenSigner
+from bot.channels.webchat import WebChatPage
+from bot.http_errors import error_middleware
+
+
+class EchoBot(ActivityHandler):
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        await turn_context.send_activity(MessageFactory.text(f"Echo: {turn_context.activity.text}"))
+
+
+def create_echo_app() -> web.Application:
+    app = web.Application(middlewares=[error_middleware])
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(SimpleNamespace()))
+    bot = EchoBot()
+    directline = DirectLineService(TokenSigner("", 1800), bot_id="echo-bot", bot_name="Echo")
+
+    async def run(raw: dict[str, Any]) -> None:
+        await adapter.process_activity("", Activity().deserialize(raw), bot.on_turn)
+
+    directline.attach_bot(run)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.add_routes([web.get("/healthz", healthz)])
+    app.add_routes(directline.routes())
+    app.add_routes(ConnectorEndpoint(directline).routes())
+    app.add_routes(WebChatPage(directline).routes())
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=3979)
+    args = parser.parse_args()
+    web.run_app(create_echo_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

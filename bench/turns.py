@@ -1,0 +1,181 @@
+"""Turn throughput and latency through Direct Line: Aftercare side by side with a stock echo bot.
+
+Each target runs as its own server process on loopback. N conversations run at once,
+each doing M turns: post a message, wait for the bot's answer on the conversation's
+WebSocket stream. Printed per target: turns/s, p50/p95/p99 latency, server CPU ms per
+turn; then the ratio of each target to the echo bot, all measured in this one run.
+
+Run: `.venv/bin/python -m bench.turns [--conversations 32] [--turns 10] [--targets echo,sqlite]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from tests.support.directline import start_conversation
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    target: str
+    turns: int
+    seconds: float
+    latencies_ms: list[float]
+    cpu_ms: float
+    errors: int
+
+    @property
+    def turns_per_s(self) -> float:
+        return self.turns / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+@contextmanager
+def serve(target: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+    if target == "echo":
+        command = [sys.executable, "-m", "bench.echo_bot", "--port", str(port)]
+    else:
+        env.update({"STORE": "sqlite", "SQLITE_PATH": str(workdir / f"{target}.sqlite3")})
+        command = [sys.executable, "app.py"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{target} did not start: {process.stderr.read().decode() if process.stderr else ''}"
+                    )
+                time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+async def one_conversation(
+    session: aiohttp.ClientSession, url: str, turns: int, latencies: list[float]
+) -> int:
+    conv = await start_conversation(session, url)
+    errors = 0
+    async with session.ws_connect(conv.stream_url) as ws:
+        pending: dict[str, asyncio.Future[float]] = {}
+
+        async def read() -> None:
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT or not message.data:
+                    continue
+                for activity in json.loads(message.data)["activities"]:
+                    waiter = pending.get(activity.get("replyToId") or "")
+                    if waiter and not waiter.done() and activity.get("type") == "message":
+                        waiter.set_result(time.perf_counter())
+
+        reader = asyncio.create_task(read())
+        try:
+            for n in range(turns):
+                started = time.perf_counter()
+                server_id, _ = await conv.send(f"where is my order, message {n}")
+                waiter = pending.setdefault(server_id, asyncio.get_running_loop().create_future())
+                try:
+                    answered = await asyncio.wait_for(waiter, 30)
+                    latencies.append((answered - started) * 1000)
+                except TimeoutError:
+                    errors += 1
+        finally:
+            reader.cancel()
+    return errors
+
+
+async def load(url: str, conversations: int, turns: int) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        errors = await asyncio.gather(
+            *(one_conversation(session, url, turns, latencies) for _ in range(conversations))
+        )
+        return time.perf_counter() - started, latencies, sum(errors)
+
+
+def run_target(target: str, conversations: int, turns: int, workdir: Path) -> Result:
+    with serve(target, workdir) as (url, pid):
+        asyncio.run(load(url, 4, 3))  # warm-up: imports, caches, connections
+        cpu_before = cpu_seconds(pid)
+        seconds, latencies, errors = asyncio.run(load(url, conversations, turns))
+        cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000
+    return Result(target, len(latencies), seconds, latencies, cpu_ms / max(1, len(latencies)), errors)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--conversations", type=int, default=32)
+    parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--targets", default="echo,sqlite")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for target in args.targets.split(","):
+            results.append(run_target(target, args.conversations, args.turns, Path(tmp)))
+    print(f"{args.conversations} concurrent conversations x {args.turns} turns, {os.cpu_count()} cores")
+    print(
+        f"{'target':<10}{'turns/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'CPU ms/turn':>13}{'errors':>8}"
+    )
+    for r in results:
+        print(
+            f"{r.target:<10}{r.turns_per_s:>9.1f}{r.percentile(0.5):>9.1f}{r.percentile(0.95):>9.1f}"
+            f"{r.percentile(0.99):>9.1f}{r.cpu_ms:>13.2f}{r.errors:>8}"
+        )
+    echo = next((r for r in results if r.target == "echo"), None)
+    if echo:
+        for r in results:
+            if r is not echo:
+                print(
+                    f"{r.target}/echo: throughput x{r.turns_per_s / echo.turns_per_s:.2f}, "
+                    f"p99 x{r.percentile(0.99) / echo.percentile(0.99):.2f}, "
+                    f"median latency {statistics.median(r.latencies_ms):.1f} vs {statistics.median(echo.latencies_ms):.1f} ms"
+                )
+
+
+if __name__ == "__main__":
+    main()
