@@ -82,9 +82,8 @@ def serve(target: str, workdir: Path) -> Iterator[tuple[str, int]]:
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{target} did not start: {process.stderr.read().decode() if process.stderr else ''}"
-                    )
+                    output = process.stderr.read().decode() if process.stderr else ""
+                    raise RuntimeError(f"{target} did not start: {output}") from None
                 time.sleep(0.2)
         yield url, process.pid
     finally:
@@ -173,7 +172,8 @@ def main() -> None:
                 print(
                     f"{r.target}/echo: throughput x{r.turns_per_s / echo.turns_per_s:.2f}, "
                     f"p99 x{r.percentile(0.99) / echo.percentile(0.99):.2f}, "
-                    f"median latency {statistics.median(r.latencies_ms):.1f} vs {statistics.median(echo.latencies_ms):.1f} ms"
+                    f"median latency {statistics.median(r.latencies_ms):.1f} "
+                    f"vs {statistics.median(echo.latencies_ms):.1f} ms"
                 )
 
 

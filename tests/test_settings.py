@@ -35,7 +35,13 @@ def test_bot_framework_names_are_read_from_the_environment(monkeypatch: pytest.M
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("PORT", "not-a-port"), ("PORT", "70000"), ("STORE", "mongodb"), ("LOG_LEVEL", "LOUD"), ("COSMOS_ENDPOINT", "x")],
+    [
+        ("PORT", "not-a-port"),
+        ("PORT", "70000"),
+        ("STORE", "mongodb"),
+        ("LOG_LEVEL", "LOUD"),
+        ("COSMOS_ENDPOINT", "x"),
+    ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)
