@@ -27,8 +27,10 @@ from bot.store.factory import Stores, open_stores, seed_if_empty
 
 T = TypeVar("T")
 
-# Exit codes: 0 every line was read (actions may still have been refused, which is
-# reported per line); 1 some input could not be read or the store could not be opened.
+# Exit codes: 0 when every line was a well-formed action (the rules may still have
+# refused some: that is reported on the line, not in the code); 1 when a file or a line
+# could not be read as an action (not JSON, unknown name, arguments that do not fit),
+# or the store could not be opened. Later lines still run after a bad one.
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 
@@ -115,8 +117,8 @@ def run_actions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def apply_actions(service: RetailService, lines: list[str]) -> int:
-    """Applies each JSON line in order, printing one result line per action; returns the
-    exit code (1 when a line was not a readable action, 0 otherwise)."""
+    """Applies each JSON line in order, printing one result line per line; returns the
+    exit code (see EXIT_BAD_INPUT)."""
     code = EXIT_OK
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -133,7 +135,15 @@ async def apply_actions(service: RetailService, lines: list[str]) -> int:
             # while a TypeError from inside the rules would be a bug and must surface.
             inspect.signature(method).bind(**kwargs)
         except TypeError as exc:
-            _emit({"line": number, "name": name, "ok": False, "error": f"bad arguments: {exc}"})
+            _emit(
+                {
+                    "line": number,
+                    "name": name,
+                    "ok": False,
+                    "error": f"unreadable action: bad arguments: {exc}",
+                }
+            )
+            code = EXIT_BAD_INPUT
             continue
         try:
             result = await method(**kwargs)

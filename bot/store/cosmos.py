@@ -83,7 +83,7 @@ def item_id(key: str) -> str:
         return encoded
     # '~~' never comes out of the escaping above ('~' itself becomes ~7E), so this
     # suffix cannot collide with a short key.
-    return encoded[:200] + "~~" + hashlib.sha256(key.encode()).hexdigest()
+    return encoded[:200] + "~~" + hashlib.sha256(key.encode()).hexdigest()[:48]
 
 
 def _lookup_id(kind: str, value: str) -> str:
@@ -134,8 +134,9 @@ class CosmosStore:
         """Connects and creates the database and containers when missing.
 
         An empty key means Entra ID (`DefaultAzureCredential`: managed identity in Azure,
-        the developer's login locally). `verify_tls=False` exists for the self-signed
-        local test server only; nothing in the app's settings turns it off.
+        the developer's login locally). `verify_tls=False` is for a self-signed emulator
+        reached by a host name; nothing in the app's settings turns it off. (The SDK
+        itself skips verification for localhost and 127.0.0.1, the emulator's addresses.)
         """
         credential: Any = key
         owned_credential = None

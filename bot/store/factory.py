@@ -40,8 +40,9 @@ async def open_stores(settings: Settings, *, cosmos_verify_tls: bool = True) -> 
     """Opens the store that STORE names. It does not seed: the app calls `seed_if_empty`
     when SEED_ON_START is set, and `aftercare data import` must not import twice.
 
-    `cosmos_verify_tls=False` is for the self-signed local Cosmos DB test server only; it
-    is an argument, not a setting, so a deployment cannot switch verification off.
+    `cosmos_verify_tls=False` is for a self-signed Cosmos DB emulator in tests and
+    benchmarks; it is an argument, not a setting, so a deployment cannot switch
+    verification off.
     """
     if settings.store == StoreKind.COSMOS:
         if not settings.cosmos_endpoint:

@@ -104,3 +104,26 @@ async def import_orders_subset(
             if key in keys
         ]
         await store.import_records(collection, records)
+
+
+class ReadRendezvous:
+    """Wraps a store so the first `parties` order reads wait for one another: concurrent
+    actions then all act on the same version, the race the ETags must settle."""
+
+    def __init__(self, inner: AnyStore, parties: int = 2) -> None:
+        self._inner = inner
+        self._parties = parties
+        self._arrived = 0
+        self._everyone = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def get_order(self, order_id: str) -> Any:
+        read = await self._inner.get_order(order_id)
+        if self._arrived < self._parties:
+            self._arrived += 1
+            if self._arrived == self._parties:
+                self._everyone.set()
+            await asyncio.wait_for(self._everyone.wait(), timeout=10)
+        return read

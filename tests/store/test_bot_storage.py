@@ -39,7 +39,9 @@ async def test_read_returns_only_stored_keys_with_an_e_tag(storage: BotFramework
     assert isinstance(item, dict) and item["count"] == 1 and item["e_tag"]
 
 
-async def test_a_stale_e_tag_is_refused_with_the_phrases_botbuilder_checks(storage: BotFrameworkStorage) -> None:
+async def test_a_stale_e_tag_is_refused_with_the_phrases_botbuilder_checks(
+    storage: BotFrameworkStorage,
+) -> None:
     await storage.write({"a": {"count": 1}})
     read = (await storage.read(["a"]))["a"]
     assert isinstance(read, dict)

@@ -19,8 +19,14 @@ from tests.store.conftest import AnyStore
 
 CUSTOMER: dict[str, Any] = {
     "name": {"first_name": "Noah", "last_name": "Brown"},
-    "address": {"address1": "986 Sunset Drive", "address2": "Suite 259", "city": "Denver",
-                "country": "USA", "state": "CO", "zip": "80279"},
+    "address": {
+        "address1": "986 Sunset Drive",
+        "address2": "Suite 259",
+        "city": "Denver",
+        "country": "USA",
+        "state": "CO",
+        "zip": "80279",
+    },
     "email": "noah.brown7922@example.com",
     "payment_methods": {"paypal_5727330": {"source": "paypal", "id": "paypal_5727330"}},
     "orders": ["#W7678072"],
@@ -30,13 +36,17 @@ ORDER: dict[str, Any] = {
     "user_id": "noah_brown_6181",
     "status": "pending",
     "items": [],
-    "payment_history": [{"transaction_type": "payment", "amount": 10.5, "payment_method_id": "paypal_5727330"}],
+    "payment_history": [
+        {"transaction_type": "payment", "amount": 10.5, "payment_method_id": "paypal_5727330"}
+    ],
 }
 
 
 def product(product_id: str, name: str) -> dict[str, Any]:
     # Variant ids that look like integers: JavaScript would reorder such keys.
-    variants = {vid: {"item_id": vid, "options": {}, "available": True, "price": 1.0} for vid in ("9", "10", "1")}
+    variants: dict[str, Any] = {
+        vid: {"item_id": vid, "options": {}, "available": True, "price": 1.0} for vid in ("9", "10", "1")
+    }
     return {"name": name, "product_id": product_id, "variants": variants}
 
 
