@@ -67,3 +67,19 @@ class RetailError(AftercareError):
     Nothing was changed; the message is one plain sentence that can go back to the
     model as a tool result or to staff on the command line.
     """
+
+
+class ModelError(AftercareError):
+    """The chat model could not give a usable answer for this turn."""
+
+
+class ModelUnavailable(ModelError):
+    """The model endpoint failed, throttled past the turn's deadline, or the breaker is open."""
+
+
+class ContentFiltered(ModelError):
+    """The model provider's content filter blocked the prompt or the answer."""
+
+
+class ModelBehaviorError(ModelError):
+    """The model misbehaved (unknown tool, bad arguments, endless tool calls)."""

@@ -24,6 +24,12 @@ class AppType(StrEnum):
     USER_ASSIGNED_MSI = "UserAssignedMSI"
 
 
+class LlmProvider(StrEnum):
+    OFFLINE = "offline"
+    AZURE = "azure"
+    OPENAI = "openai"
+
+
 class StoreKind(StrEnum):
     SQLITE = "sqlite"
     COSMOS = "cosmos"
@@ -68,6 +74,21 @@ class Settings(BaseSettings):
     dataset_dir: Path = Field(Path("../shared/datasets/retail"), alias="DATASET_DIR")
     seed_on_start: bool = Field(True, alias="SEED_ON_START")
 
+    # Chat model. `offline` (the default) answers with the offline policy engine alone.
+    llm_provider: LlmProvider = Field(LlmProvider.OFFLINE, alias="LLM_PROVIDER")
+    azure_openai_endpoint: str = Field("", alias="AZURE_OPENAI_ENDPOINT")
+    azure_openai_api_key: str = Field("", alias="AZURE_OPENAI_API_KEY")
+    azure_openai_api_version: str = Field("2024-10-21", alias="AZURE_OPENAI_API_VERSION")
+    azure_openai_chat_deployment: str = Field("", alias="AZURE_OPENAI_CHAT_DEPLOYMENT")
+    openai_base_url: str = Field("", alias="OPENAI_BASE_URL")
+    openai_api_key: str = Field("", alias="OPENAI_API_KEY")
+    openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL")
+    llm_request_timeout_s: float = Field(15.0, alias="LLM_REQUEST_TIMEOUT_S", gt=0, le=300)
+    llm_turn_deadline_s: float = Field(25.0, alias="LLM_TURN_DEADLINE_S", gt=0, le=600)
+    llm_max_retries: int = Field(2, alias="LLM_MAX_RETRIES", ge=0, le=10)
+    llm_breaker_failures: int = Field(3, alias="LLM_BREAKER_FAILURES", ge=1, le=100)
+    llm_breaker_cooldown_s: float = Field(30.0, alias="LLM_BREAKER_COOLDOWN_S", gt=0, le=3600)
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -76,7 +97,9 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return upper
 
-    @field_validator("public_url", "cosmos_endpoint", "openid_metadata_url")
+    @field_validator(
+        "public_url", "cosmos_endpoint", "openid_metadata_url", "azure_openai_endpoint", "openai_base_url"
+    )
     @classmethod
     def _http_url_or_empty(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
@@ -99,6 +122,17 @@ class Settings(BaseSettings):
             raise ConfigurationError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant")
         if self.store == StoreKind.COSMOS and not self.cosmos_endpoint:
             raise ConfigurationError("COSMOS_ENDPOINT is required when STORE=cosmos")
+        if self.llm_provider == LlmProvider.AZURE:
+            for name, value in (
+                ("AZURE_OPENAI_ENDPOINT", self.azure_openai_endpoint),
+                ("AZURE_OPENAI_CHAT_DEPLOYMENT", self.azure_openai_chat_deployment),
+            ):
+                if not value:
+                    raise ConfigurationError(f"{name} is required when LLM_PROVIDER=azure")
+        if self.llm_provider == LlmProvider.OPENAI and not (self.openai_api_key or self.openai_base_url):
+            raise ConfigurationError(
+                "OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) is required when LLM_PROVIDER=openai"
+            )
 
 
 def _variable_name(location: tuple[Any, ...]) -> str:
