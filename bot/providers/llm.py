@@ -265,7 +265,7 @@ def build_chat_model(settings: Settings) -> ChatModel | None:
             f"LLM_PROVIDER={settings.llm_provider} needs pip install 'aftercare[openai]'"
         ) from exc
     breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_cooldown_s)
-    common = {"request_timeout_s": settings.llm_request_timeout_s, "max_retries": settings.llm_max_retries}
+    timeout_s, retries = settings.llm_request_timeout_s, settings.llm_max_retries
     if settings.llm_provider == LlmProvider.AZURE:
         auth: dict[str, Any] = {"api_key": settings.azure_openai_api_key}
         if not settings.azure_openai_api_key:
@@ -281,7 +281,12 @@ def build_chat_model(settings: Settings) -> ChatModel | None:
             **auth,
         )
         return OpenAIChatModel(
-            client, settings.azure_openai_chat_deployment, name="azure-openai", breaker=breaker, **common
+            client,
+            settings.azure_openai_chat_deployment,
+            name="azure-openai",
+            request_timeout_s=timeout_s,
+            max_retries=retries,
+            breaker=breaker,
         )
     client = openai.AsyncOpenAI(
         base_url=settings.openai_base_url or None,
@@ -289,4 +294,11 @@ def build_chat_model(settings: Settings) -> ChatModel | None:
         api_key=settings.openai_api_key or "not-needed",
         max_retries=0,
     )
-    return OpenAIChatModel(client, settings.openai_model, name="openai", breaker=breaker, **common)
+    return OpenAIChatModel(
+        client,
+        settings.openai_model,
+        name="openai",
+        request_timeout_s=timeout_s,
+        max_retries=retries,
+        breaker=breaker,
+    )

@@ -84,7 +84,7 @@ class ScriptedOpenAI:
         if step.get("content_filter") == "prompt":
             error = {
                 "error": {
-                    "message": "The response was filtered due to the prompt triggering the content management policy.",
+                    "message": "The prompt was filtered by the content management policy.",
                     "type": None,
                     "param": "prompt",
                     "code": "content_filter",
