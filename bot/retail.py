@@ -21,18 +21,19 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
 
 from bot.errors import ConcurrencyConflict, RetailError, StoreUnavailable
 from bot.retail_rules import (
     CANCEL_REASONS,
+    OrderDraft,
     address_document,
     check_gift_card_covers,
     match_items,
     money,
     net_payments,
+    price_difference,
     replacement_variants,
 )
 from bot.store.base import JsonDict, OrderStore, Versioned
@@ -42,43 +43,7 @@ log = logging.getLogger(__name__)
 # How often a gift-card credit is re-tried against concurrent writes to the customer.
 _CREDIT_ATTEMPTS = 5
 
-
-@dataclass
-class _Action:
-    """One order action in progress: the order as read, the working copy the rules edit,
-    and the gift-card balance changes they decided."""
-
-    order_id: str
-    read: Versioned
-    order: JsonDict
-    customer: Versioned | None = None
-    balance_changes: dict[str, Decimal] = field(default_factory=dict)
-
-    def payment_method(self, payment_method_id: str) -> JsonDict:
-        methods = self.customer.doc.get("payment_methods", {}) if self.customer else {}
-        method = methods.get(payment_method_id)
-        if not isinstance(method, dict):
-            raise RetailError(f"payment method {payment_method_id} not found for this customer")
-        return method
-
-    def is_gift_card(self, payment_method_id: str) -> bool:
-        methods = self.customer.doc.get("payment_methods", {}) if self.customer else {}
-        method = methods.get(payment_method_id)
-        return isinstance(method, dict) and method.get("source") == "gift_card"
-
-    def change_balance(self, payment_method_id: str, amount: Decimal) -> None:
-        if self.is_gift_card(payment_method_id) and amount:
-            self.balance_changes[payment_method_id] = (
-                self.balance_changes.get(payment_method_id, Decimal(0)) + amount
-            )
-
-    def require_status(self, status: str, doing: str) -> None:
-        current = self.order.get("status")
-        if current != status:
-            raise RetailError(f"order {self.order_id} is {current}: only {status} orders can be {doing}")
-
-
-Plan = Callable[[_Action], Awaitable[None]]
+Plan = Callable[[OrderDraft], Awaitable[None]]
 
 
 class RetailService:
@@ -155,7 +120,7 @@ class RetailService:
     async def cancel_pending_order(
         self, order_id: str, reason: str, *, acting_user_id: str | None = None
     ) -> JsonDict:
-        async def plan(action: _Action) -> None:
+        async def plan(action: OrderDraft) -> None:
             action.require_status("pending", "cancelled")
             if reason not in CANCEL_REASONS:
                 raise RetailError("the reason must be 'no longer needed' or 'ordered by mistake'")
@@ -186,7 +151,7 @@ class RetailService:
     ) -> JsonDict:
         address = address_document(address1, address2, city, state, country, zip)
 
-        async def plan(action: _Action) -> None:
+        async def plan(action: OrderDraft) -> None:
             action.require_status("pending", "modified")
             action.order["address"] = address
 
@@ -195,7 +160,7 @@ class RetailService:
     async def modify_pending_order_payment(
         self, order_id: str, payment_method_id: str, *, acting_user_id: str | None = None
     ) -> JsonDict:
-        async def plan(action: _Action) -> None:
+        async def plan(action: OrderDraft) -> None:
             action.require_status("pending", "modified")
             history = action.order["payment_history"]
             if len(history) != 1 or history[0].get("transaction_type") != "payment":
@@ -232,17 +197,11 @@ class RetailService:
         *,
         acting_user_id: str | None = None,
     ) -> JsonDict:
-        async def plan(action: _Action) -> None:
+        async def plan(action: OrderDraft) -> None:
             action.require_status("pending", "modified")
             positions = match_items(action.order, item_ids)
             variants = await replacement_variants(self._store, action.order, positions, new_item_ids)
-            difference = sum(
-                (
-                    money(v["price"]) - money(action.order["items"][p]["price"])
-                    for p, v in zip(positions, variants, strict=True)
-                ),
-                Decimal(0),
-            )
+            difference = price_difference(action.order, positions, variants)
             method = action.payment_method(payment_method_id)
             check_gift_card_covers(method, difference, "the price difference")
             # A row even when the difference is zero: tau-bench records one, and the
@@ -269,7 +228,7 @@ class RetailService:
     async def return_delivered_order_items(
         self, order_id: str, item_ids: list[str], payment_method_id: str, *, acting_user_id: str | None = None
     ) -> JsonDict:
-        async def plan(action: _Action) -> None:
+        async def plan(action: OrderDraft) -> None:
             action.require_status("delivered", "returned")
             method = action.payment_method(payment_method_id)
             original = action.order["payment_history"][0]["payment_method_id"]
@@ -291,17 +250,11 @@ class RetailService:
         *,
         acting_user_id: str | None = None,
     ) -> JsonDict:
-        async def plan(action: _Action) -> None:
+        async def plan(action: OrderDraft) -> None:
             action.require_status("delivered", "exchanged")
             positions = match_items(action.order, item_ids)
             variants = await replacement_variants(self._store, action.order, positions, new_item_ids)
-            difference = sum(
-                (
-                    money(v["price"]) - money(action.order["items"][p]["price"])
-                    for p, v in zip(positions, variants, strict=True)
-                ),
-                Decimal(0),
-            )
+            difference = price_difference(action.order, positions, variants)
             method = action.payment_method(payment_method_id)
             check_gift_card_covers(method, difference, "the price difference")
             # Nothing is charged yet: the difference is settled when the new items ship.
@@ -364,7 +317,7 @@ class RetailService:
     ) -> JsonDict:
         for attempt in (1, 2):
             read = await self._order(order_id, acting_user_id)
-            action = _Action(order_id, read, copy.deepcopy(read.doc))
+            action = OrderDraft(order_id, read, copy.deepcopy(read.doc))
             if with_customer:
                 action.customer = await self._customer(str(read.doc["user_id"]), None)
             await plan(action)
@@ -380,7 +333,7 @@ class RetailService:
                     ) from None
         raise AssertionError("unreachable")
 
-    async def _commit(self, action: _Action) -> None:
+    async def _commit(self, action: OrderDraft) -> None:
         """Writes the order and the balance changes, leaving nothing behind on a conflict.
 
         Order and customer are separate documents (separate partitions in Cosmos DB), so

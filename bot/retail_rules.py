@@ -1,4 +1,5 @@
-"""The checks and sums behind the order actions in `bot.retail`, as small functions.
+"""The pieces behind the order actions in `bot.retail`: the draft an action edits
+(`OrderDraft`) and each check or sum as a small function.
 
 Kept apart from the service so each rule reads on its own and the service module
 stays about the read-decide-write cycle. Every refusal is a `RetailError` whose
@@ -8,11 +9,12 @@ message says what was wrong and with which id.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from bot.errors import RetailError
-from bot.store.base import JsonDict, OrderStore
+from bot.store.base import JsonDict, OrderStore, Versioned
 
 CANCEL_REASONS = frozenset({"no longer needed", "ordered by mistake"})
 _CENT = Decimal("0.01")
@@ -21,6 +23,47 @@ _CENT = Decimal("0.01")
 def money(value: Any) -> Decimal:
     """An amount as exact cents (prices and balances are JSON floats in the dataset)."""
     return Decimal(str(value)).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class OrderDraft:
+    """One order action in progress: the order as read (with its ETag), the working copy
+    the rules edit, the customer, and the gift-card balance changes the rules decided."""
+
+    order_id: str
+    read: Versioned
+    order: JsonDict
+    customer: Versioned | None = None
+    balance_changes: dict[str, Decimal] = field(default_factory=dict)
+
+    def payment_method(self, payment_method_id: str) -> JsonDict:
+        methods = self.customer.doc.get("payment_methods", {}) if self.customer else {}
+        method = methods.get(payment_method_id)
+        if not isinstance(method, dict):
+            raise RetailError(f"payment method {payment_method_id} not found for this customer")
+        return method
+
+    def is_gift_card(self, payment_method_id: str) -> bool:
+        methods = self.customer.doc.get("payment_methods", {}) if self.customer else {}
+        method = methods.get(payment_method_id)
+        return isinstance(method, dict) and method.get("source") == "gift_card"
+
+    def change_balance(self, payment_method_id: str, amount: Decimal) -> None:
+        if self.is_gift_card(payment_method_id) and amount:
+            self.balance_changes[payment_method_id] = (
+                self.balance_changes.get(payment_method_id, Decimal(0)) + amount
+            )
+
+    def require_status(self, status: str, doing: str) -> None:
+        current = self.order.get("status")
+        if current != status:
+            raise RetailError(f"order {self.order_id} is {current}: only {status} orders can be {doing}")
+
+
+def price_difference(order: JsonDict, positions: Sequence[int], variants: Sequence[JsonDict]) -> Decimal:
+    """New variants' prices less the replaced items' prices, in exact cents."""
+    pairs = zip(positions, variants, strict=True)
+    return sum((money(v["price"]) - money(order["items"][p]["price"]) for p, v in pairs), Decimal(0))
 
 
 def address_document(

@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 
@@ -44,12 +44,10 @@ try:
     from azure.core.exceptions import AzureError
     from azure.cosmos import PartitionKey, exceptions
     from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as exc:
     raise ImportError(
         "STORE=cosmos needs the Azure Cosmos DB SDK: install the extra with pip install 'aftercare[cosmos]'"
     ) from exc
-
-T = TypeVar("T")
 
 _CATALOG_ID = "catalog-product-types"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.\-]")
@@ -60,17 +58,12 @@ _THROTTLE_RETRIES = 3
 _THROTTLE_MAX_WAIT_S = 5
 # Import writes in parallel; more than this only queues inside the SDK's connection pool.
 _IMPORT_CONCURRENCY = 16
-# Body text is never queried, so it is left out of the index (cheaper writes).
-_RECORD_INDEXING: dict[str, Any] = {
-    "indexingMode": "consistent",
-    "includedPaths": [{"path": "/*"}],
-    "excludedPaths": [{"path": "/body/?"}, {"path": '/"_etag"/?'}],
-}
-_STATE_INDEXING: dict[str, Any] = {
-    "indexingMode": "consistent",
-    "includedPaths": [{"path": "/*"}],
-    "excludedPaths": [{"path": "/state/*"}, {"path": '/"_etag"/?'}],
-}
+
+
+def _indexing_without(path: str) -> dict[str, Any]:
+    """Index everything except `path`, which is never queried: cheaper writes."""
+    excluded = [{"path": path}, {"path": '/"_etag"/?'}]
+    return {"indexingMode": "consistent", "includedPaths": [{"path": "/*"}], "excludedPaths": excluded}
 
 
 def item_id(key: str) -> str:
@@ -93,12 +86,7 @@ def _lookup_id(kind: str, value: str) -> str:
 
 def _lookup_ids(doc: JsonDict) -> list[str]:
     email_key, nz_key = customer_lookup_keys(doc)
-    ids = []
-    if email_key:
-        ids.append(_lookup_id("email", email_key))
-    if nz_key:
-        ids.append(_lookup_id("namezip", nz_key))
-    return ids
+    return [_lookup_id(kind, key) for kind, key in (("email", email_key), ("namezip", nz_key)) if key]
 
 
 @contextlib.contextmanager
@@ -156,7 +144,7 @@ class CosmosStore:
                 db = await client.create_database_if_not_exists(database)
                 containers = {}
                 for name in ("users", "orders", "products", "lookups", "state"):
-                    policy = _STATE_INDEXING if name == "state" else _RECORD_INDEXING
+                    policy = _indexing_without("/state/*" if name == "state" else "/body/?")
                     containers[name] = await db.create_container_if_not_exists(
                         name, PartitionKey("/id"), indexing_policy=policy
                     )
@@ -216,18 +204,26 @@ class CosmosStore:
         return str(result["_etag"])
 
     @staticmethod
-    def _record_item(collection: Collection, key: str, seq: int, doc: JsonDict) -> JsonDict:
-        item: JsonDict = {
-            "id": item_id(key),
-            "key": key,
-            "seq": seq,
-            "body": json.dumps(doc, ensure_ascii=False),
-        }
+    def _derived(collection: Collection, doc: JsonDict) -> JsonDict:
+        """Fields kept beside the body: what lookups and partition-free listing need."""
         if collection is Collection.CUSTOMERS:
-            item["lookup_ids"] = _lookup_ids(doc)
-        elif collection is Collection.ORDERS:
-            item["user_id"] = doc.get("user_id")
-        return item
+            return {"lookup_ids": _lookup_ids(doc)}
+        if collection is Collection.ORDERS:
+            return {"user_id": doc.get("user_id")}
+        return {}
+
+    def _record_item(self, collection: Collection, key: str, seq: int, doc: JsonDict) -> JsonDict:
+        body = json.dumps(doc, ensure_ascii=False)
+        return {"id": item_id(key), "key": key, "seq": seq, "body": body, **self._derived(collection, doc)}
+
+    async def _put(
+        self, collection: Collection, key: str, doc: JsonDict, etag: str | None, current: JsonDict | None
+    ) -> str:
+        """Conditional patch with an ETag; otherwise an upsert keeping the stored `seq`."""
+        if etag is not None:
+            return await self._patch_body(collection, key, doc, etag, self._derived(collection, doc))
+        seq = int(current["seq"]) if current else seq_for_new_record()
+        return await self._upsert(collection.value, self._record_item(collection, key, seq, doc))
 
     async def _get(self, collection: Collection, key: str) -> Versioned | None:
         item = await self._read(collection.value, item_id(key))
@@ -250,16 +246,10 @@ class CosmosStore:
         # Read first: the stored lookup ids say whether email or name+zip changed, and
         # saves rewriting two lookup documents on every gift-card balance change.
         current = await self._read("users", item_id(user_id))
+        if etag is not None and (current is None or current["_etag"] != etag):
+            raise ConcurrencyConflict(f"Etag conflict: precondition is not met for customer {user_id}")
+        new_etag = await self._put(Collection.CUSTOMERS, user_id, doc, etag, current)
         new_ids = _lookup_ids(doc)
-        if etag is not None:
-            if current is None or current["_etag"] != etag:
-                raise ConcurrencyConflict(f"Etag conflict: precondition is not met for customer {user_id}")
-            new_etag = await self._patch_body(
-                Collection.CUSTOMERS, user_id, doc, etag, {"lookup_ids": new_ids}
-            )
-        else:
-            seq = int(current["seq"]) if current else seq_for_new_record()
-            new_etag = await self._upsert("users", self._record_item(Collection.CUSTOMERS, user_id, seq, doc))
         old_ids = list(current.get("lookup_ids", [])) if current else []
         if new_ids != old_ids:
             await self._write_lookups(user_id, new_ids)
@@ -268,23 +258,12 @@ class CosmosStore:
         return new_etag
 
     async def put_order(self, order_id: str, doc: JsonDict, *, etag: str | None = None) -> str:
-        if etag is not None:
-            return await self._patch_body(
-                Collection.ORDERS, order_id, doc, etag, {"user_id": doc.get("user_id")}
-            )
-        current = await self._read("orders", item_id(order_id))
-        seq = int(current["seq"]) if current else seq_for_new_record()
-        return await self._upsert("orders", self._record_item(Collection.ORDERS, order_id, seq, doc))
+        current = None if etag is not None else await self._read("orders", item_id(order_id))
+        return await self._put(Collection.ORDERS, order_id, doc, etag, current)
 
     async def put_product(self, product_id: str, doc: JsonDict, *, etag: str | None = None) -> str:
-        if etag is not None:
-            new_etag = await self._patch_body(Collection.PRODUCTS, product_id, doc, etag, {})
-        else:
-            current = await self._read("products", item_id(product_id))
-            seq = int(current["seq"]) if current else seq_for_new_record()
-            new_etag = await self._upsert(
-                "products", self._record_item(Collection.PRODUCTS, product_id, seq, doc)
-            )
+        current = None if etag is not None else await self._read("products", item_id(product_id))
+        new_etag = await self._put(Collection.PRODUCTS, product_id, doc, etag, current)
         await self._update_catalog({product_id: str(doc.get("name", ""))})
         return new_etag
 
@@ -356,7 +335,7 @@ class CosmosStore:
                 if collection is Collection.CUSTOMERS:
                     await self._write_lookups(record.key, item["lookup_ids"])
 
-        await _gather_all([one(record) for record in records])
+        await _run_all([one(record) for record in records])
         if collection is Collection.PRODUCTS and records:
             await self._update_catalog({r.key: str(r.doc.get("name", "")) for r in records})
 
@@ -413,11 +392,11 @@ class CosmosStore:
         await self._delete("state", item_id(key))
 
 
-async def _gather_all(jobs: Sequence[Awaitable[T]]) -> list[T]:
+async def _run_all(jobs: Sequence[Awaitable[None]]) -> None:
     """Runs jobs together; on the first failure cancels the rest and raises it."""
     tasks = [asyncio.ensure_future(job) for job in jobs]
     try:
-        return list(await asyncio.gather(*tasks))
+        await asyncio.gather(*tasks)
     except BaseException:
         for task in tasks:
             task.cancel()
