@@ -11,6 +11,9 @@ Run: `python -m bench.echo_bot --port 3979`
 from __future__ import annotations
 
 import argparse
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,6 +27,7 @@ from bot.channels.directline import DirectLineService
 from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.http_errors import error_middleware
+from bot.store.sqlite import SqliteStore
 
 
 class EchoBot(ActivityHandler):
@@ -49,6 +53,16 @@ def create_echo_app() -> web.Application:
     app.add_routes(directline.routes())
     app.add_routes(ConnectorEndpoint(directline).routes())
     app.add_routes(WebChatPage(directline).routes())
+
+    async def conversation_log(app: web.Application) -> AsyncIterator[None]:
+        # The same durable Direct Line log as Aftercare's, so the transport costs the same.
+        with tempfile.TemporaryDirectory() as folder:
+            store = await SqliteStore.open(Path(folder) / "echo.sqlite3")
+            directline.attach_store(store)
+            yield
+            await store.aclose()
+
+    app.cleanup_ctx.append(conversation_log)
     return app
 
 

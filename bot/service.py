@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,6 +37,7 @@ DIRECTLINE = web.AppKey("directline", DirectLineService)
 WEBCHAT = web.AppKey("webchat", WebChatPage)
 
 BOT_NAME = "Aftercare"
+SIGNING_KEY_DOC = "dl/signing-key"
 
 
 class MessagesEndpoint:
@@ -118,10 +120,25 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
         if settings.seed_on_start:
             await _seed(stores, settings)
         app[STORES] = stores
+        await _attach_directline(app[DIRECTLINE], stores, settings)
         app[BOT] = SupportBot(ConversationState(BotFrameworkStorage(stores.state)))
         yield
     finally:
         await stores.aclose()
+
+
+async def _attach_directline(directline: DirectLineService, stores: Stores, settings: Settings) -> None:
+    """Keeps Direct Line logs in the state store. Without a secret, the token signing key
+    lives there too, so a restarted app and its sibling instances accept the same tokens."""
+    directline.attach_store(stores.state)
+    if settings.direct_line_secret:
+        return
+    stored = await stores.state.read_state(SIGNING_KEY_DOC)
+    if stored is None:
+        await stores.state.write_state(SIGNING_KEY_DOC, {"key": secrets.token_hex(32)})
+        stored = await stores.state.read_state(SIGNING_KEY_DOC)
+    assert stored is not None
+    directline.signer.use_key(bytes.fromhex(stored.doc["key"]))
 
 
 async def _seed(stores: Stores, settings: Settings) -> None:

@@ -38,14 +38,14 @@ class ConnectorEndpoint:
         if not is_loopback(request):
             raise Forbidden("only this app's bot may post to its conversations")
         conversation_id = request.match_info["conversation_id"]
-        conversation = self._directline.conversations.get(conversation_id)
+        conversation = await self._directline.conversations.get(conversation_id)
         if conversation is None:
             raise NotFound("no such conversation")
         body = await read_json_object(request)
         if not isinstance(body.get("type"), str):
             raise BadRequest("the activity needs a 'type'")
         activity = self._from_bot(body, conversation_id, reply_to_id or conversation.answering)
-        stored = conversation.append(activity)
+        stored = await self._directline.conversations.append(conversation, activity)
         return web.json_response({"id": stored["id"]}, status=200)
 
     def _from_bot(

@@ -21,6 +21,7 @@ from bot.channels.conversations import Activity, Conversation, ConversationRegis
 from bot.channels.http import bearer_credential, is_loopback, loopback_url, read_json_object
 from bot.channels.tokens import DirectLineGrant, TokenSigner
 from bot.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from bot.store.base import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ TurnRunner = Callable[[Activity], Awaitable[None]]
 
 CHANNEL_ID = "directline"
 CONVERSATION_IDLE_LIMIT_S = 24 * 3600
+# How often an open stream looks in the store for activities other instances appended.
+STORE_POLL_INTERVAL_S = 1.0
 _ACCEPTED_ACTIVITY_TYPES = {"message", "event", "typing", "invoke", "conversationUpdate"}
 
 
@@ -37,7 +40,7 @@ class DirectLineService:
 
     def __init__(self, signer: TokenSigner, *, bot_id: str, bot_name: str, public_url: str = "") -> None:
         self.signer = signer
-        self.conversations = ConversationRegistry(CONVERSATION_IDLE_LIMIT_S)
+        self._conversations: ConversationRegistry | None = None
         self.bot_id = bot_id
         self.bot_name = bot_name
         self._public_url = public_url
@@ -46,6 +49,16 @@ class DirectLineService:
 
     def attach_bot(self, runner: TurnRunner) -> None:
         self._runner = runner
+
+    def attach_store(self, store: StateStore) -> None:
+        """Keeps the conversation logs in `store` (the app's state store), opened at start-up."""
+        self._conversations = ConversationRegistry(store, CONVERSATION_IDLE_LIMIT_S)
+
+    @property
+    def conversations(self) -> ConversationRegistry:
+        if self._conversations is None:
+            raise RuntimeError("the Direct Line channel has no store attached yet")
+        return self._conversations
 
     # ----- tokens and access ---------------------------------------------------------
 
@@ -70,8 +83,8 @@ class DirectLineService:
     def _grant_for(self, request: web.Request, conversation_id: str) -> DirectLineGrant:
         return self.signer.verify_for(bearer_credential(request), conversation_id)
 
-    def _conversation(self, conversation_id: str) -> Conversation:
-        conversation = self.conversations.get(conversation_id)
+    async def _conversation(self, conversation_id: str) -> Conversation:
+        conversation = await self.conversations.get(conversation_id)
         if conversation is None:
             raise NotFound("no such conversation (it may have ended)")
         return conversation
@@ -135,7 +148,7 @@ class DirectLineService:
             grant = self.signer.verify(issued["token"])
         else:
             grant = self.signer.verify(bearer_credential(request))
-        conversation, created = self.conversations.open(grant.conversation_id, grant.user_id)
+        conversation, created = await self.conversations.open(grant.conversation_id, grant.user_id)
         if created:
             self._schedule_turn(conversation, self._members_added(conversation, loopback_url(request)))
         return web.json_response(self._conversation_reply(request, grant), status=201 if created else 200)
@@ -143,7 +156,7 @@ class DirectLineService:
     async def reconnect(self, request: web.Request) -> web.Response:
         conversation_id = request.match_info["conversation_id"]
         grant = self._grant_for(request, conversation_id)
-        self._conversation(conversation_id)
+        await self._conversation(conversation_id)
         watermark = request.query.get("watermark") or None
         if watermark is not None:
             _parse_watermark(watermark)
@@ -152,21 +165,24 @@ class DirectLineService:
     async def post_activity(self, request: web.Request) -> web.Response:
         conversation_id = request.match_info["conversation_id"]
         grant = self._grant_for(request, conversation_id)
-        conversation = self._conversation(conversation_id)
+        conversation = await self._conversation(conversation_id)
         body = await read_json_object(request)
         activity_type = body.get("type")
         if not isinstance(activity_type, str) or activity_type not in _ACCEPTED_ACTIVITY_TYPES:
             raise BadRequest("the activity needs a 'type' such as 'message'")
         if "text" in body and not isinstance(body["text"], str | None):
             raise BadRequest("'text' must be a string")
-        stored = conversation.append(self._from_customer(body, grant, loopback_url(request)))
+        stored = await self.conversations.append(
+            conversation, self._from_customer(body, grant, loopback_url(request))
+        )
         self._schedule_turn(conversation, stored)
         return web.json_response({"id": stored["id"]})
 
     async def get_activities(self, request: web.Request) -> web.Response:
         conversation_id = request.match_info["conversation_id"]
         self._grant_for(request, conversation_id)
-        conversation = self._conversation(conversation_id)
+        conversation = await self._conversation(conversation_id)
+        await self.conversations.refresh(conversation)
         activities, watermark = conversation.since(_parse_watermark(request.query.get("watermark")))
         return web.json_response({"activities": activities, "watermark": str(watermark)})
 
@@ -176,7 +192,7 @@ class DirectLineService:
         if not token:
             raise Unauthorized("the stream URL must carry its token (t=...)")
         self.signer.verify_for(token, conversation_id)
-        conversation = self._conversation(conversation_id)
+        conversation = await self._conversation(conversation_id)
         watermark = _parse_watermark(request.query.get("watermark"))
 
         socket = web.WebSocketResponse(heartbeat=30.0)
@@ -212,7 +228,13 @@ class DirectLineService:
         reader = asyncio.create_task(read_until_closed())
         try:
             while not socket.closed:
-                item = await sub.queue.get()
+                try:
+                    item = await asyncio.wait_for(sub.queue.get(), STORE_POLL_INTERVAL_S)
+                except TimeoutError:
+                    # Another app instance may have appended (its bot answered this
+                    # conversation); the refresh publishes those to this queue.
+                    await self.conversations.refresh(conversation)
+                    continue
                 if item is None or sub.overflowed:
                     break
                 index, activity = item

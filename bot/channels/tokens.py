@@ -47,6 +47,11 @@ class TokenSigner:
         )
         self.ttl_s = ttl_s
 
+    def use_key(self, key: bytes) -> None:
+        """Signs with `key` from now on (a key shared through the store, when there is no secret)."""
+        if not self._secret:
+            self._key = key
+
     @property
     def has_secret(self) -> bool:
         return bool(self._secret)
