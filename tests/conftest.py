@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import shutil
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,8 +16,12 @@ from aiohttp.test_utils import TestServer
 
 from bot.service import create_app
 from bot.settings import Settings
+from bot.store.dataset import import_dataset
+from bot.store.sqlite import SqliteStore
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+# The retail dataset beside the project (../shared), as CI and every developer have it.
+DATASET_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "retail"
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +93,35 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def dataset_dir() -> Path:
+    assert (DATASET_DIR / "orders.json").is_file(), f"the retail dataset is missing at {DATASET_DIR}"
+    return DATASET_DIR
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, dataset_dir: Path) -> Path:
+    """The full dataset imported once; copying the file is far quicker than importing."""
+    path = tmp_path_factory.mktemp("template") / "retail.sqlite3"
+
+    async def build() -> None:
+        store = await SqliteStore.open(path)
+        try:
+            await import_dataset(store, dataset_dir, progress=False)
+        finally:
+            await store.aclose()  # closing checkpoints the WAL into the main file
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+async def retail_sqlite(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A fresh SQLite store holding the full dataset."""
+    path = tmp_path / "retail.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    store = await SqliteStore.open(path)
+    yield store
+    await store.aclose()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
@@ -16,18 +15,10 @@ import pytest
 
 from bot.store.base import Collection, Record
 from bot.store.cosmos import CosmosStore
-from bot.store.dataset import import_dataset
 from bot.store.sqlite import SqliteStore
 from tests.support.cosmos import TEST_KEY, cosmos_server
 
-DATASET_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "retail"
 AnyStore = SqliteStore | CosmosStore
-
-
-@pytest.fixture(scope="session")
-def dataset_dir() -> Path:
-    assert (DATASET_DIR / "orders.json").is_file(), f"the retail dataset is missing at {DATASET_DIR}"
-    return DATASET_DIR
 
 
 @pytest.fixture(scope="session")
@@ -45,32 +36,6 @@ def cosmos_endpoint() -> Iterator[str]:
 async def open_cosmos(endpoint: str) -> CosmosStore:
     # A database per test: the server keeps everything in memory, and tests stay independent.
     return await CosmosStore.open(endpoint, TEST_KEY, f"test-{uuid.uuid4().hex[:12]}", verify_tls=False)
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory, dataset_dir: Path) -> Path:
-    """The full dataset imported once; copying the file is far quicker than importing."""
-    path = tmp_path_factory.mktemp("template") / "retail.sqlite3"
-
-    async def build() -> None:
-        store = await SqliteStore.open(path)
-        try:
-            await import_dataset(store, dataset_dir, progress=False)
-        finally:
-            await store.aclose()  # closing checkpoints the WAL into the main file
-
-    asyncio.run(build())
-    return path
-
-
-@pytest.fixture
-async def retail_sqlite(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A fresh SQLite store holding the full dataset."""
-    path = tmp_path / "retail.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    store = await SqliteStore.open(path)
-    yield store
-    await store.aclose()
 
 
 @pytest.fixture(params=["sqlite", "cosmos"])
