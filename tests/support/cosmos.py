@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import selectors
 import shutil
 import subprocess
@@ -19,15 +20,21 @@ _START_TIMEOUT_S = 20
 
 
 @contextlib.contextmanager
-def cosmos_server() -> Iterator[str]:
-    """Starts the server and yields its endpoint URL (self-signed TLS)."""
+def cosmos_server(*, advertised_port: int | None = None) -> Iterator[str]:
+    """Starts the server and yields its endpoint URL (self-signed TLS).
+
+    `advertised_port`: the port the account names as its regional endpoint, where the
+    SDK sends every request after the first. Give a proxy's port to route the whole
+    client path through that proxy (see tests/reliability/tcp_proxy.py).
+    """
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("the Cosmos DB test server needs Node.js (node) on PATH")
     if not (SCRIPT.parents[2] / "node_modules" / "@vercel" / "cosmosdb-server").is_dir():
         raise RuntimeError("@vercel/cosmosdb-server is missing: run `npm ci` (or `make install`)")
+    env = {**os.environ, "COSMOS_ADVERTISED_PORT": str(advertised_port or "")}
     process = subprocess.Popen(  # closing stdin stops it (see the script)
-        [node, str(SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [node, str(SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
     )
     try:
         assert process.stdout is not None

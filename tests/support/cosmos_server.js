@@ -8,7 +8,12 @@
 //    request pay a TLS handshake and hides what a real client sees);
 //  - it fixes one gap of the server that product code must not work around: a point
 //    read of a missing item answers 500 (a TypeError inside the handler) where Cosmos DB
-//    answers 404 NotFound.
+//    answers 404 NotFound;
+//  - with COSMOS_ADVERTISED_PORT set, the account advertises that port as its regional
+//    endpoint. The SDK sends every request after the first to the endpoint the account
+//    advertises, so a test that puts a proxy in front of the server (to cut the network
+//    for an outage) must have the account advertise the proxy, as a real account's
+//    regional host name resolves through the same network as its global one.
 // It exits when its stdin closes, so a crashed test run never leaves it behind.
 "use strict";
 
@@ -17,6 +22,19 @@ const path = require("path");
 const root = path.join(__dirname, "..", "..", "node_modules", "@vercel", "cosmosdb-server", "lib");
 const readDocument = require(path.join(root, "handler", "read-document.js"));
 const { parsePartitionKey } = require(path.join(root, "utils", "get-partition-from-header.js"));
+
+// The account is built with `new account.default(host, port)` when the server starts
+// listening; a subclass swaps in the advertised port.
+const accountModule = require(path.join(root, "account", "index.js"));
+const advertisedPort = Number(process.env.COSMOS_ADVERTISED_PORT || 0);
+if (advertisedPort) {
+  const Account = accountModule.default;
+  accountModule.default = class AdvertisedAccount extends Account {
+    constructor(host) {
+      super(host, advertisedPort);
+    }
+  };
+}
 
 // routes.js captures each handler's `default` export when it is first loaded, so the
 // wrapper has to be installed before `require(root)` pulls the routes in.
