@@ -5,7 +5,11 @@ each doing M turns: post a message, wait for the bot's answer on the conversatio
 WebSocket stream. Printed per target: turns/s, p50/p95/p99 latency, server CPU ms per
 turn; then the ratio of each target to the echo bot, all measured in this one run.
 
-Run: `.venv/bin/python -m bench.turns [--conversations 32] [--turns 10] [--targets echo,sqlite]`
+Targets: `echo` (the stock echo bot), `sqlite` (Aftercare on the embedded store), `cosmos`
+(Aftercare on the local Cosmos DB protocol server, tests/support/cosmos.py, started for the
+run on the same machine: it measures the client path, not Azure's latency).
+
+Run: `.venv/bin/python -m bench.turns [--conversations 32] [--turns 10] [--targets echo,sqlite,cosmos]`
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.support.cosmos import TEST_KEY, cosmos_server
 from tests.support.directline import start_conversation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,12 +70,24 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def serve(target: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    if target == "cosmos":
+        with cosmos_server() as endpoint:
+            cosmos = {"STORE": "cosmos", "COSMOS_ENDPOINT": endpoint, "COSMOS_KEY": TEST_KEY}
+            with serve_process(target, workdir, cosmos) as served:
+                yield served
+    else:
+        with serve_process(target, workdir, {}) as served:
+            yield served
+
+
+@contextmanager
+def serve_process(target: str, workdir: Path, store_env: dict[str, str]) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
     if target == "echo":
         command = [sys.executable, "-m", "bench.echo_bot", "--port", str(port)]
     else:
-        env.update({"STORE": "sqlite", "SQLITE_PATH": str(workdir / f"{target}.sqlite3")})
+        env.update(store_env or {"STORE": "sqlite", "SQLITE_PATH": str(workdir / f"{target}.sqlite3")})
         command = [sys.executable, "app.py"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
