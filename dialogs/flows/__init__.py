@@ -1,0 +1,59 @@
+"""The offline engine's tasks, one `FlowSpec` per intent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from dialogs.flows.actions import ADDRESS, CANCEL, PAYMENT, RETURN
+from dialogs.flows.base import FlowSpec, OfflineTurn
+from dialogs.flows.chat import COMPLAINT, GOODBYE, GREETING, HUMAN, OUT_OF_SCOPE, POLICY
+from dialogs.flows.identity import VERIFY
+from dialogs.flows.lookups import LIST_ORDERS, ORDER_STATUS, PRODUCT_INFO, REFUND_STATUS, TRACK
+from dialogs.flows.swap import EXCHANGE, MODIFY
+
+# Read-only: the registry is data, not state.
+FLOWS: Mapping[str, FlowSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            GREETING,
+            VERIFY,
+            ORDER_STATUS,
+            LIST_ORDERS,
+            TRACK,
+            CANCEL,
+            ADDRESS,
+            PAYMENT,
+            MODIFY,
+            RETURN,
+            EXCHANGE,
+            REFUND_STATUS,
+            POLICY,
+            PRODUCT_INFO,
+            HUMAN,
+            GOODBYE,
+            COMPLAINT,
+            OUT_OF_SCOPE,
+        )
+    }
+)
+
+# Tasks that collect slots over several messages; the others answer in one turn.
+TASKS = frozenset(
+    {
+        "verify_identity",
+        "order_status",
+        "list_orders",
+        "track_shipment",
+        "cancel_order",
+        "change_address",
+        "change_payment",
+        "modify_items",
+        "return_items",
+        "exchange_items",
+        "refund_status",
+    }
+)
+
+__all__ = ["FLOWS", "TASKS", "FlowSpec", "OfflineTurn"]

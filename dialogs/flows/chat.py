@@ -1,0 +1,83 @@
+"""The conversational intents that need no order: greeting, thanks and goodbye,
+complaints, asking for a person, policy questions, and what the bot cannot do."""
+
+from __future__ import annotations
+
+from dialogs.flows.base import FlowSpec, OfflineTurn
+from dialogs.flows.identity import fill_nothing
+
+_WHAT_I_DO = (
+    "I can check orders and deliveries, cancel or change pending orders, update addresses and payment "
+    "methods, start returns and exchanges, check refunds, and answer questions about our policies."
+)
+_START_SUGGESTIONS = ["Where is my order?", "Return an item", "Cancel an order", "Return policy"]
+
+
+def _name(turn: OfflineTurn) -> str:
+    return f", {turn.state.customer_first_name}" if turn.state.customer_first_name else ""
+
+
+async def run_greeting(turn: OfflineTurn) -> None:
+    turn.end_flow()
+    if turn.channel.is_voice:
+        turn.say(f"Hi{_name(turn)}! I'm the shop's support assistant. How can I help you today?")
+        return
+    turn.say(
+        f"Hi{_name(turn)}! I'm the shop's support assistant. {_WHAT_I_DO} How can I help?",
+        suggestions=_START_SUGGESTIONS,
+    )
+
+
+async def run_goodbye(turn: OfflineTurn) -> None:
+    turn.end_flow()
+    turn.say(f"You're welcome{_name(turn)}! Have a great day.")
+
+
+async def run_complaint(turn: OfflineTurn) -> None:
+    turn.end_flow()
+    turn.state.open_complaint = True
+    turn.say(
+        "I'm sorry about that; it's not the experience we want you to have. I can help put it right with a "
+        "return, an exchange or a refund, or I can connect you with a person. What would you prefer?",
+        suggestions=["Return an item", "Exchange an item", "Talk to a person"],
+    )
+
+
+async def run_human(turn: OfflineTurn) -> None:
+    turn.request_handoff(
+        "Of course. I'm connecting you with a person now; they'll see our conversation so far, "
+        "so you won't need to repeat yourself.",
+        "customer asked for a person",
+    )
+
+
+async def run_out_of_scope(turn: OfflineTurn) -> None:
+    turn.end_flow()
+    turn.say(f"Sorry, that's not something I can help with. {_WHAT_I_DO}", suggestions=_START_SUGGESTIONS)
+
+
+async def run_policy(turn: OfflineTurn) -> None:
+    turn.end_flow()
+    await answer_policy(turn)
+
+
+async def answer_policy(turn: OfflineTurn) -> bool:
+    """Answers from the policy documents, quoting the best passage; False when none fits."""
+    answer = await turn.knowledge.answer(turn.text)
+    turn.state.record_tool("search_policies", answer is not None)
+    if answer is None:
+        turn.say(
+            "I couldn't find that in our policies. Would you like me to connect you with a person?",
+            suggestions=["Talk to a person"],
+        )
+        return False
+    turn.say(f"{answer.text}\n\n_Source: {answer.passage.citation}_")
+    return True
+
+
+GREETING = FlowSpec("greeting", run_greeting, fill_nothing)
+GOODBYE = FlowSpec("goodbye", run_goodbye, fill_nothing)
+COMPLAINT = FlowSpec("complaint", run_complaint, fill_nothing)
+HUMAN = FlowSpec("human_agent", run_human, fill_nothing)
+OUT_OF_SCOPE = FlowSpec("out_of_scope", run_out_of_scope, fill_nothing)
+POLICY = FlowSpec("policy_question", run_policy, fill_nothing)

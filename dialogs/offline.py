@@ -1,0 +1,242 @@
+"""The offline policy engine: full support conversations with no language model.
+
+Each message goes, in order, through
+1. the confirmation gate (a pending action runs only on an explicit yes; anything else
+   drops it),
+2. verification (an email, or a name and zip when asked for them),
+3. the current task's slots (an answer to the last question, or a correction),
+4. intent classification (embedding similarity), which starts, switches or interrupts
+   a task, or, when unsure, asks the customer to rephrase once and then offers a person.
+
+It uses the same `Toolbox` (tools, verification, confirmation gate) as the GPT dialog,
+so both engines obey the same rules, and it is the GPT dialog's fallback: it can pick up
+any conversation from its `DialogState`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dialogs.confirm import is_explicit_yes, is_no
+from dialogs.entities import emails, zip_codes
+from dialogs.flows import FLOWS, TASKS, OfflineTurn
+from dialogs.flows.chat import answer_policy
+from dialogs.flows.identity import verify_from_message
+from dialogs.flows.outcomes import report_outcome
+from dialogs.intents import LOW_CONFIDENCE, IntentClassifier, IntentGuess
+from dialogs.knowledge import KnowledgeBase
+from dialogs.render import finalize
+from dialogs.toolbox import Toolbox
+from dialogs.turn import Channel, DialogState, EngineName, Reply
+
+# A message in the middle of a task switches to another task only when the classifier
+# is this sure: "the black one" must not start something new.
+SWITCH_CONFIDENCE = 0.5
+# Unanswered questions in one task before the engine offers a person.
+MAX_REASKS = 2
+# Intents that are answered in passing; the current task then carries on.
+_ASIDES = frozenset({"policy_question", "product_info"})
+# Intents that are one task under two names (the order's status decides which tool).
+_SAME_TASK = {"exchange_items": "modify_items", "modify_items": "modify_items"}
+# Intents that, said in answer to "what's your name?", are a request and not a name.
+_REQUESTS = (TASKS - {"verify_identity"}) | {"human_agent", "policy_question", "product_info", "complaint"}
+_NEVER_MIND = re.compile(r"\b(never ?mind|forget (it|about it)|not anymore|leave it|skip it)\b", re.I)
+
+
+class OfflineEngine:
+    """A `DialogEngine` of slot-filling flows over the shared tools."""
+
+    def __init__(self, toolbox: Toolbox, classifier: IntentClassifier, knowledge: KnowledgeBase) -> None:
+        self.toolbox = toolbox
+        self.classifier = classifier
+        self.knowledge = knowledge
+
+    @property
+    def name(self) -> EngineName:
+        return "offline"
+
+    async def respond(
+        self, text: str, value: dict[str, Any] | None, state: DialogState, channel: Channel
+    ) -> list[Reply]:
+        text = (text or "").strip()
+        state.turn += 1
+        turn = OfflineTurn(
+            text=text,
+            value=value,
+            state=state,
+            channel=channel,
+            toolbox=self.toolbox,
+            knowledge=self.knowledge,
+        )
+        await self._respond(turn)
+        if not turn.replies:
+            turn.say("Sorry, I didn't catch that. Could you say it another way?")
+        state.record_user(text or _describe_value(value), intent=turn.intent)
+        replies = finalize(turn.replies, channel, self.name)
+        state.record_bot(replies)
+        return replies
+
+    async def _respond(self, turn: OfflineTurn) -> None:
+        state = turn.state
+        outcome = await self.toolbox.gate.on_message(state, turn.text, turn.value)
+        if outcome.kind == "confirmed" and outcome.pending is not None:
+            turn.end_flow()
+            await report_outcome(turn, outcome.pending, outcome.result)
+            return
+        if outcome.kind == "declined":
+            turn.end_flow()
+            turn.say("OK, I haven't changed anything. Is there anything else I can help with?")
+            return
+        superseded = outcome.kind == "superseded"
+
+        if not state.verified_user_id and await self._verification(turn):
+            return
+        if state.flow is not None and state.flow.name == "offer" and await self._offer_answer(turn):
+            return
+        if state.flow is not None and await self._continue_flow(turn, superseded):
+            return
+        await self._fresh(turn)
+
+    async def _verification(self, turn: OfflineTurn) -> bool:
+        """Handles an identity in the message; True when the turn is answered."""
+        names_allowed = True
+        flow = turn.state.flow
+        if (
+            flow is not None
+            and flow.awaiting == "identity"
+            and not emails(turn.text)
+            and not zip_codes(turn.text)
+        ):
+            # "track my shipment" in answer to "what's your name?" is a request, not a name.
+            guess = await self._classify(turn)
+            names_allowed = not (guess.intent in _REQUESTS and guess.score >= SWITCH_CONFIDENCE)
+        outcome = await verify_from_message(turn, names_allowed=names_allowed)
+        if outcome in ("failed", "asked"):
+            return True
+        if outcome != "verified":
+            return False
+        flow = turn.state.flow
+        if flow is not None and flow.name in FLOWS and flow.name != "verify_identity":
+            await FLOWS[flow.name].run(turn)  # the task that was waiting for verification
+            return True
+        turn.end_flow()
+        guess = await self._classify(turn)
+        if guess.intent in TASKS - {"verify_identity"} and guess.score >= SWITCH_CONFIDENCE:
+            await self._start(turn, guess.intent)
+        else:
+            turn.say("What can I help you with?")
+        return True
+
+    async def _offer_answer(self, turn: OfflineTurn) -> bool:
+        """The answer to a yes/no offer ("Would you like to return it instead?")."""
+        offer = turn.flow.slots
+        turn.end_flow()
+        if is_explicit_yes(turn.text):
+            await self._start(turn, str(offer["intent"]), dict(offer.get("carry") or {}))
+            return True
+        if is_no(turn.text):
+            turn.say("OK. Is there anything else I can help with?")
+            return True
+        return False
+
+    async def _continue_flow(self, turn: OfflineTurn, superseded: bool) -> bool:
+        """Feeds the message to the current task; True when the turn is answered."""
+        flow = turn.flow
+        spec = FLOWS[flow.name]
+        if await spec.fill(turn):
+            flow.attempts = 0
+            turn.state.low_confidence_count = 0
+            await spec.run(turn)
+            return True
+        if is_no(turn.text) or _NEVER_MIND.search(turn.text):
+            turn.end_flow()
+            turn.say("OK, I've left that; nothing was changed. Is there anything else I can help with?")
+            return True
+        guess = await self._classify(turn)
+        confident = guess.score >= SWITCH_CONFIDENCE
+        same = _SAME_TASK.get(guess.intent, guess.intent) == _SAME_TASK.get(flow.name, flow.name)
+        if confident and guess.intent in _ASIDES:
+            await self._aside(turn, guess.intent)
+            return True
+        if superseded:
+            turn.end_flow()
+            turn.say("OK, I haven't done that.")
+            return False  # and the message is handled afresh
+        if confident and not same:
+            carry = {"order_id": flow.slots["order_id"]} if flow.slots.get("order_id") else {}
+            await self._start(turn, guess.intent, carry)
+            return True
+        flow.attempts += 1
+        if flow.attempts > MAX_REASKS:
+            turn.request_handoff(
+                "I'm sorry, I'm having trouble following. I'll connect you with a person who can help.",
+                "offline engine could not fill a slot after repeated questions",
+            )
+            return True
+        turn.say("Sorry, I didn't quite get that.")
+        await spec.run(turn)
+        return True
+
+    async def _aside(self, turn: OfflineTurn, intent: str) -> None:
+        """Answers a policy or product question without losing the task in progress."""
+        saved = turn.state.flow
+        if intent == "policy_question":
+            await answer_policy(turn)
+        else:
+            await FLOWS[intent].run(turn)
+        turn.state.flow = saved
+        if saved is not None:
+            turn.say("Now, back to where we were.")
+            await FLOWS[saved.name].run(turn)
+
+    async def _fresh(self, turn: OfflineTurn) -> None:
+        """A message outside any task: start what it asks for, or ask again."""
+        state = turn.state
+        if not turn.text:
+            if turn.value and turn.value.get("order_id"):
+                await self._start(turn, "order_status")
+                return
+            turn.say("Sorry, I didn't catch that. What can I help you with?")
+            return
+        if is_no(turn.text) and len(turn.text.split()) <= 3:
+            await FLOWS["goodbye"].run(turn)
+            return
+        if is_explicit_yes(turn.text):
+            turn.say("Great. What can I help you with?")
+            return
+        guess = await self._classify(turn)
+        if guess.score < LOW_CONFIDENCE:
+            state.low_confidence_count += 1
+            if state.low_confidence_count >= 2:
+                state.low_confidence_count = 0
+                turn.request_handoff(
+                    "I'm sorry, I'm still not sure what you need. "
+                    "I'll connect you with a person who can help.",
+                    "offline engine did not understand the customer twice",
+                )
+            else:
+                turn.say(
+                    "Sorry, I'm not sure I understood. Could you put it another way? For example, "
+                    "“where is my order?” or “I want to return an item”."
+                )
+            return
+        state.low_confidence_count = 0
+        await self._start(turn, guess.intent)
+
+    async def _start(self, turn: OfflineTurn, intent: str, carry: dict[str, Any] | None = None) -> None:
+        spec = FLOWS[intent]
+        turn.start_flow(spec.name, {**(carry or {}), "request": turn.text})
+        await spec.fill(turn)
+        await spec.run(turn)
+
+    async def _classify(self, turn: OfflineTurn) -> IntentGuess:
+        guess = await self.classifier.classify(turn.text)
+        turn.intent = guess.intent
+        return guess
+
+
+def _describe_value(value: dict[str, Any] | None) -> str:
+    if not value:
+        return ""
+    return "[" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "]"

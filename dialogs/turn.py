@@ -1,0 +1,165 @@
+"""The contract between the bot and any dialog engine (offline policy engine, GPT dialog).
+
+A turn is `engine.respond(text, value, state, channel) -> list[Reply]`. Everything the
+engine remembers between turns lives in `DialogState`, a pydantic model the bot stores
+as JSON with the conversation (so any app instance can serve the next turn), and the
+engine never sees Bot Framework types: `bot/` turns a `Reply` into an activity.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+EngineName = Literal["offline", "gpt"]
+
+# Caps on what state keeps, so a long conversation's document stays far below Cosmos
+# DB's 2 MB item limit; the handoff packet needs the recent past, not all of it.
+MAX_TRANSCRIPT = 200
+MAX_TOOL_CALLS = 100
+
+
+class Channel(BaseModel):
+    """Where the customer is, as a hint for how to shape replies.
+
+    `id` is the Bot Framework channel id ("webchat", "directline", "msteams",
+    "emulator" ...) or "voice" for the phone channel; unknown ids get plain text.
+    """
+
+    id: str = "webchat"
+
+    @property
+    def is_voice(self) -> bool:
+        return self.id == "voice"
+
+    @property
+    def renders_cards(self) -> bool:
+        return self.id in {"webchat", "directline", "msteams", "emulator", "test"}
+
+    @property
+    def renders_suggestions(self) -> bool:
+        # Teams ignores suggested actions in most conversation types; voice cannot show them.
+        return self.id in {"webchat", "directline", "emulator", "test"}
+
+
+class Reply(BaseModel):
+    """One message from the bot.
+
+    `text` is what a chat channel shows (light markdown); `speak` is the same content as
+    plain speakable sentences (the voice channel turns it into SSML); `card` is an
+    Adaptive Card (JSON) when the channel renders cards; `suggested_actions` are short
+    texts the customer can tap, each sent back as their message.
+    """
+
+    text: str
+    speak: str = ""
+    card: dict[str, Any] | None = None
+    suggested_actions: list[str] = Field(default_factory=list)
+    engine: EngineName = "offline"
+    handoff_requested: bool = False
+    handoff_reason: str = ""
+
+
+class PendingAction(BaseModel):
+    """A consequential tool call waiting for the customer's explicit yes.
+
+    `arguments` are exactly what will run (the verified user id is added at run time,
+    never stored here as an argument); `summary` is exactly what the customer was shown.
+    `id` lets a confirm button on an old card be told apart from the current proposal.
+    """
+
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    summary: str
+    proposed_at_turn: int
+
+
+class FlowState(BaseModel):
+    """The offline engine's current task: its name, the slots filled so far, and which
+    slot the last question asked for (None when nothing is being asked)."""
+
+    name: str
+    slots: dict[str, Any] = Field(default_factory=dict)
+    awaiting: str | None = None
+    attempts: int = 0
+
+
+class TranscriptEntry(BaseModel):
+    role: Literal["user", "bot"]
+    text: str
+    turn: int
+    engine: EngineName | None = None
+    intent: str | None = None
+
+
+class ToolCall(BaseModel):
+    """A tool the engine ran during `turn`, and whether the tool succeeded."""
+
+    turn: int
+    tool: str
+    ok: bool
+    message: str = ""
+
+
+class ActionRecord(BaseModel):
+    """A consequential action that ran (or was refused by the shop's rules after the yes)."""
+
+    turn: int
+    tool: str
+    arguments: dict[str, Any]
+    ok: bool
+    message: str
+
+
+class DialogState(BaseModel):
+    """Everything a conversation remembers between turns; JSON in, JSON out."""
+
+    verified_user_id: str | None = None
+    customer_first_name: str | None = None
+    verification_failures: int = 0
+    pending_action: PendingAction | None = None
+    flow: FlowState | None = None
+    low_confidence_count: int = 0
+    turn: int = 0
+    open_complaint: bool = False
+    handoff_requested: bool = False
+    # Chat-model tokens this conversation used, from the API's `usage` (GPT dialog only).
+    token_usage: dict[str, int] = Field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    actions: list[ActionRecord] = Field(default_factory=list)
+
+    def record_user(self, text: str, *, intent: str | None = None) -> None:
+        self.transcript.append(TranscriptEntry(role="user", text=text, turn=self.turn, intent=intent))
+        del self.transcript[:-MAX_TRANSCRIPT]
+
+    def record_bot(self, replies: list[Reply]) -> None:
+        for reply in replies:
+            self.transcript.append(
+                TranscriptEntry(role="bot", text=reply.text, turn=self.turn, engine=reply.engine)
+            )
+        del self.transcript[:-MAX_TRANSCRIPT]
+
+    def record_tool(self, tool: str, ok: bool, message: str = "") -> None:
+        self.tool_calls.append(ToolCall(turn=self.turn, tool=tool, ok=ok, message=message[:300]))
+        del self.tool_calls[:-MAX_TOOL_CALLS]
+
+    def tools_this_turn(self) -> list[ToolCall]:
+        return [call for call in self.tool_calls if call.turn == self.turn]
+
+
+class DialogEngine(Protocol):
+    """What the bot calls once per customer message.
+
+    `text` is the message (may be empty when only `value` is set: an Adaptive Card
+    submit); the engine mutates `state` in place and returns the replies in order.
+    """
+
+    @property
+    def name(self) -> EngineName: ...
+
+    async def respond(
+        self, text: str, value: dict[str, Any] | None, state: DialogState, channel: Channel
+    ) -> list[Reply]: ...
