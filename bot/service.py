@@ -22,10 +22,16 @@ from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.errors import BadRequest, Unauthorized
 from bot.http_errors import error_middleware
+from bot.providers.embeddings import LocalEmbeddings
+from bot.providers.llm import ChatModel, build_chat_model
+from bot.retail import RetailService
 from bot.sdk_patches import apply_sdk_patches
 from bot.settings import Settings
 from bot.store import BotFrameworkStorage, Stores, open_stores, seed_if_empty
 from bot.support_bot import SupportBot
+from dialogs import OfflineResources, build_offline_engine
+from dialogs.gpt import GptDialog, GptPrompts
+from dialogs.turn import DialogEngine
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ SETTINGS = web.AppKey("settings", Settings)
 ADAPTER = web.AppKey("adapter", AftercareAdapter)
 BOT = web.AppKey("bot", SupportBot)
 STORES = web.AppKey("stores", Stores)
+OFFLINE_RESOURCES = web.AppKey("offline_resources", OfflineResources)
 DIRECTLINE = web.AppKey("directline", DirectLineService)
 WEBCHAT = web.AppKey("webchat", WebChatPage)
 
@@ -121,10 +128,37 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
             await _seed(stores, settings)
         app[STORES] = stores
         await _attach_directline(app[DIRECTLINE], stores, settings)
-        app[BOT] = SupportBot(ConversationState(BotFrameworkStorage(stores.state)))
-        yield
+        model = build_chat_model(settings)
+        engine = await _dialog_engine(app, RetailService(stores.orders), model)
+        app[BOT] = SupportBot(ConversationState(BotFrameworkStorage(stores.state)), engine)
+        try:
+            yield
+        finally:
+            if model is not None:
+                await model.aclose()
     finally:
         await stores.aclose()
+
+
+async def _dialog_engine(
+    app: web.Application, retail: RetailService, model: ChatModel | None
+) -> DialogEngine:
+    """The offline engine, and the GPT dialog in front of it when a chat model is configured."""
+    if OFFLINE_RESOURCES not in app:
+        embeddings = LocalEmbeddings()
+        await asyncio.to_thread(embeddings.load)  # the model loads once, off the event loop
+        app[OFFLINE_RESOURCES] = await OfflineResources.build(embeddings)
+    offline = build_offline_engine(retail, app[OFFLINE_RESOURCES])
+    if model is None:
+        return offline
+    settings = app[SETTINGS]
+    return GptDialog(
+        model,
+        offline.toolbox,
+        offline,
+        prompts=GptPrompts.load(),
+        turn_deadline_s=settings.llm_turn_deadline_s,
+    )
 
 
 async def _attach_directline(directline: DirectLineService, stores: Stores, settings: Settings) -> None:
@@ -168,7 +202,9 @@ async def _sweep_idle_conversations(app: web.Application) -> AsyncIterator[None]
     await directline.aclose()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, offline_resources: OfflineResources | None = None) -> web.Application:
+    """The whole service. `offline_resources` lets a process that builds many apps (the
+    tests) embed the intent examples and policy documents once."""
     apply_sdk_patches()
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     adapter = AftercareAdapter(bot_framework_authentication(settings))
@@ -185,6 +221,8 @@ def create_app(settings: Settings) -> web.Application:
     app[ADAPTER] = adapter
     app[DIRECTLINE] = directline
     app[WEBCHAT] = webchat
+    if offline_resources is not None:
+        app[OFFLINE_RESOURCES] = offline_resources
 
     app.add_routes([web.post("/api/messages", MessagesEndpoint(adapter).handle)])
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])

@@ -2,34 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
 from botbuilder.schema import ChannelAccount
+
+from bot.errors import ConcurrencyConflict
+from bot.replies import channel_for, to_activity, typing
+from dialogs.turn import DialogEngine, DialogState
+
+log = logging.getLogger(__name__)
 
 WELCOME = (
     "Hi, I'm Aftercare, the shop's support assistant. I can help with your orders, "
     "deliveries, returns, refunds and warranty questions. What can I do for you?"
 )
 
-# The property of conversation state that holds this bot's per-conversation record.
-CONVERSATION_PROPERTY = "aftercare"
+# The property of conversation state that holds the dialog's record of the conversation.
+DIALOG_PROPERTY = "dialog"
+# A turn that loses an ETag race is recomputed on the fresh state this many times.
+CONFLICT_RETRIES = 2
 
 
 class SupportBot(ActivityHandler):
-    """Greets customers and answers their messages.
+    """Greets customers and hands each message to the dialog engine.
 
-    Conversation state is read once at the start of a turn and written once at its end,
-    with the store's ETag, so two app instances never silently overwrite each other.
-    The reply is a placeholder until the support dialog is wired in.
+    Conversation state is read once at the start of a turn and written once, with the
+    store's ETag, before the replies go out: if another instance changed the
+    conversation meanwhile, the turn is recomputed on the fresh state instead of
+    overwriting it, so no update is lost and no reply is sent twice.
     """
 
-    def __init__(self, conversation_state: ConversationState) -> None:
+    def __init__(self, conversation_state: ConversationState, engine: DialogEngine) -> None:
         self._conversation_state = conversation_state
-        self._record = conversation_state.create_property(CONVERSATION_PROPERTY)
-
-    async def on_turn(self, turn_context: TurnContext) -> None:
-        await super().on_turn(turn_context)
-        # Saved only after the replies went out: a failed turn leaves state as it was.
-        await self._conversation_state.save_changes(turn_context)
+        self._dialog = conversation_state.create_property(DIALOG_PROPERTY)
+        self.engine = engine
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -40,12 +48,28 @@ class SupportBot(ActivityHandler):
                 await turn_context.send_activity(MessageFactory.text(WELCOME, speak=WELCOME))
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
-        record = await self._record.get(turn_context, dict)
-        record["turns"] = int(record.get("turns", 0)) + 1
-        await self._record.set(turn_context, record)
-        text = (turn_context.activity.text or "").strip()
-        if not text:
-            reply = "I didn't catch any text there. Could you type your question?"
-        else:
-            reply = f"Thanks, I got your message: \u201c{text}\u201d. Order help is on its way."
-        await turn_context.send_activity(MessageFactory.text(reply, speak=reply))
+        activity = turn_context.activity
+        text = (activity.text or "").strip()
+        value: dict[str, Any] | None = activity.value if isinstance(activity.value, dict) else None
+        if not text and not value:
+            await turn_context.send_activity("I didn't catch any text there. Could you type your question?")
+            return
+        channel = channel_for(activity.channel_id)
+        if not channel.is_voice:
+            await turn_context.send_activity(typing())
+        for attempt in range(CONFLICT_RETRIES + 1):
+            state = DialogState.model_validate(await self._dialog.get(turn_context, dict))
+            replies = await self.engine.respond(text, value, state, channel)
+            await self._dialog.set(turn_context, state.model_dump(mode="json"))
+            try:
+                await self._conversation_state.save_changes(turn_context)
+                break
+            except ConcurrencyConflict:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                log.info("conversation %s changed meanwhile; recomputing the turn", activity.conversation.id)
+                await self._conversation_state.load(turn_context, force=True)
+        for index, reply in enumerate(replies):
+            await turn_context.send_activity(
+                to_activity(reply, channel, expecting_input=index == len(replies) - 1)
+            )

@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from dialogs.confirm import is_explicit_yes, is_no
-from dialogs.entities import emails, zip_codes
+from dialogs.entities import emails, order_ids, postal_address, zip_codes
 from dialogs.flows import FLOWS, TASKS, OfflineTurn
 from dialogs.flows.chat import answer_policy
 from dialogs.flows.identity import verify_from_message
@@ -41,6 +41,9 @@ _ASIDES = frozenset({"policy_question", "product_info"})
 _SAME_TASK = {"exchange_items": "modify_items", "modify_items": "modify_items"}
 # Intents that, said in answer to "what's your name?", are a request and not a name.
 _REQUESTS = (TASKS - {"verify_identity"}) | {"human_agent", "policy_question", "product_info", "complaint"}
+# Read-only tasks a follow-up ("and what about #W...?") may repeat for another order.
+_LOOKUPS = frozenset({"order_status", "track_shipment", "refund_status"})
+_FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|also|and for)\b", re.I)
 _NEVER_MIND = re.compile(r"\b(never ?mind|forget (it|about it)|not anymore|leave it|skip it)\b", re.I)
 
 
@@ -206,6 +209,11 @@ class OfflineEngine:
             turn.say("Great. What can I help you with?")
             return
         guess = await self._classify(turn)
+        follow_up = _previous_task(state) if _FOLLOW_UP.match(turn.text) and order_ids(turn.text) else None
+        if follow_up:
+            # "and what about #W...?" asks the last question again about another order.
+            await self._start(turn, follow_up)
+            return
         if guess.score < LOW_CONFIDENCE:
             state.low_confidence_count += 1
             if state.low_confidence_count >= 2:
@@ -226,14 +234,27 @@ class OfflineEngine:
 
     async def _start(self, turn: OfflineTurn, intent: str, carry: dict[str, Any] | None = None) -> None:
         spec = FLOWS[intent]
+        turn.intent = intent
         turn.start_flow(spec.name, {**(carry or {}), "request": turn.text})
         await spec.fill(turn)
         await spec.run(turn)
 
     async def _classify(self, turn: OfflineTurn) -> IntentGuess:
         guess = await self.classifier.classify(turn.text)
+        if guess.intent != "change_address" and postal_address(turn.text) is not None:
+            # A whole postal address says where something should go, whatever verb comes
+            # with it ("ship order ... to 12 Park Lane ..." reads like tracking otherwise).
+            guess = IntentGuess("change_address", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score)
         turn.intent = guess.intent
         return guess
+
+
+def _previous_task(state: DialogState) -> str | None:
+    """The intent of the customer's last task message, for follow-ups like "and #W...?"."""
+    for entry in reversed(state.transcript):
+        if entry.role == "user" and entry.intent in _LOOKUPS:
+            return entry.intent
+    return None
 
 
 def _describe_value(value: dict[str, Any] | None) -> str:

@@ -18,6 +18,7 @@ from bot.service import create_app
 from bot.settings import Settings
 from bot.store.dataset import import_dataset
 from bot.store.sqlite import SqliteStore
+from dialogs import OfflineResources
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # The retail dataset beside the project (../shared), as CI and every developer have it.
@@ -54,11 +55,15 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings from explicit values only: no `.env`, no leaking environment."""
+def make_settings(tmp_path: Path, sqlite_template: Path) -> Callable[..., Settings]:
+    """Settings from explicit values only: no `.env`, no leaking environment. The embedded
+    store is a fresh copy of the imported dataset."""
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"SQLITE_PATH": tmp_path / "aftercare.sqlite3", "SEED_ON_START": False}
+        path = tmp_path / "aftercare.sqlite3"
+        if not path.exists():
+            shutil.copyfile(sqlite_template, path)
+        values: dict[str, Any] = {"SQLITE_PATH": path, "SEED_ON_START": False}
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -70,9 +75,17 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 
+@pytest.fixture(scope="session")
+def offline_resources() -> OfflineResources:
+    """The embedded intent examples and policy documents, built once for the whole run."""
+    from bot.providers.embeddings import LocalEmbeddings
+
+    return asyncio.run(OfflineResources.build(LocalEmbeddings()))
+
+
 @pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[TestServer]:
-    test_server = TestServer(create_app(settings), host="127.0.0.1")
+async def server(settings: Settings, offline_resources: OfflineResources) -> AsyncIterator[TestServer]:
+    test_server = TestServer(create_app(settings, offline_resources=offline_resources), host="127.0.0.1")
     await test_server.start_server()
     yield test_server
     await test_server.close()

@@ -20,6 +20,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from bot.service import create_app
 from bot.settings import Settings
+from dialogs import OfflineResources
 
 APP_ID = str(uuid.UUID(int=0x1234))
 SERVICE_URL = "https://smba.example.invalid/teams/"
@@ -160,7 +161,7 @@ async def test_valid_bot_framework_token_is_accepted(
 
 
 async def test_anonymous_local_mode_answers_through_the_service_url(
-    http: aiohttp.ClientSession, make_settings: Callable[..., Settings]
+    http: aiohttp.ClientSession, make_settings: Callable[..., Settings], offline_resources: OfflineResources
 ) -> None:
     """With no MicrosoftAppId, a channel may post without a token and gets the bot's reply."""
     received: list[dict[str, Any]] = []
@@ -174,7 +175,9 @@ async def test_anonymous_local_mode_answers_through_the_service_url(
     channel.router.add_post("/v3/conversations/{cid}/activities/{aid}", channel_inbox)
     channel_server = TestServer(channel, host="127.0.0.1")
     await channel_server.start_server()
-    bot_server = TestServer(create_app(make_settings()), host="127.0.0.1")
+    bot_server = TestServer(
+        create_app(make_settings(), offline_resources=offline_resources), host="127.0.0.1"
+    )
     await bot_server.start_server()
     try:
         activity = {
@@ -189,9 +192,10 @@ async def test_anonymous_local_mode_answers_through_the_service_url(
         }
         async with http.post(bot_server.make_url("/api/messages"), json=activity) as resp:
             assert resp.status == 201
-        assert len(received) == 1
-        assert "is anyone there?" in received[0]["text"]
-        assert received[0]["replyToId"] == "m-1"
+        replies = [r for r in received if r["type"] == "message"]
+        assert len(replies) == 1 and replies[0]["text"]
+        assert replies[0]["replyToId"] == "m-1"
+        assert replies[0]["channelData"]["aftercare"]["engine"] == "offline"
     finally:
         await bot_server.close()
         await channel_server.close()

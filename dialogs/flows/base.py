@@ -197,13 +197,21 @@ async def need_order(
         else:
             order: JsonDict = result.data
             return order
-    candidates = [o for o in await turn.orders() if allowed is None or o["status"] in allowed]
+    every = await turn.orders()
+    candidates = [o for o in every if allowed is None or o["status"] in allowed]
     hinted = _orders_with_items(turn, candidates)
     if len(hinted) == 1:
         candidates = hinted
     if not candidates:
-        turn.end_flow()
-        turn.say(none_left)
+        named = _orders_with_items(turn, every)
+        if len(named) == 1 and not missing:
+            # "return the backpack" when its order no longer qualifies: say why that one.
+            text, _ = refuse(named[0])
+            turn.end_flow()
+            turn.say(text)
+        else:
+            turn.end_flow()
+            turn.say(none_left)
         return None
     if len(candidates) == 1 and not missing:
         turn.slots["order_id"] = candidates[0]["order_id"]

@@ -27,14 +27,23 @@ _METHOD_WORDS = re.compile(
 ORDER_DEPENDENT = ("item_ids", "new_item_ids", "variant_text", "payment_method_id", "payment_defaulted")
 
 
+def restated(turn: OfflineTurn, slot: str, value: Any) -> bool:
+    """True when `value` is news for `slot`: different from what it holds, or repeated
+    while a proposal awaited the customer's answer. A customer who repeats a detail
+    instead of saying yes is still on the task, so it is proposed again, not dropped."""
+    return value != turn.slots.get(slot) or turn.flow.awaiting == "confirm"
+
+
 def fill_order(turn: OfflineTurn) -> bool:
     """Takes an order id from the message; True when it changed the order slot."""
     if turn.value and isinstance(turn.value.get("order_id"), str):
         found = order_ids(turn.value["order_id"], allow_bare=True)
     else:
         found = order_ids(turn.text, allow_bare=turn.flow.awaiting == "order_id")
-    if not found or found[0] == turn.slots.get("order_id"):
+    if not found or not restated(turn, "order_id", found[0]):
         return False
+    if found[0] == turn.slots.get("order_id"):
+        return True
     turn.slots["order_id"] = found[0]
     for slot in ORDER_DEPENDENT:
         turn.slots.pop(slot, None)
@@ -53,12 +62,14 @@ async def fill_payment(turn: OfflineTurn, order: JsonDict | None, *, exclude: st
         turn.slots["payment_unknown"] = True
         turn.slots.pop("payment_method_id", None)
         return True
-    if len(found) == 1 and found[0] != turn.slots.get("payment_method_id"):
+    if len(found) == 1 and restated(turn, "payment_method_id", found[0]):
         turn.slots["payment_method_id"] = found[0]
         turn.slots.pop("payment_defaulted", None)
         return True
     if len(found) > 1 and turn.flow.awaiting == "payment_method_id":
+        # "my card" with two cards saved: ask again, offering only those.
         turn.slots["payment_choices"] = found
+        return True
     return False
 
 
@@ -70,8 +81,10 @@ def fill_items(turn: OfflineTurn, order: JsonDict | None, text: str | None = Non
     if not chosen:
         return False
     ids = [item["item_id"] for item in chosen]
-    if ids == turn.slots.get("item_ids"):
+    if not restated(turn, "item_ids", ids):
         return False
+    if ids == turn.slots.get("item_ids"):
+        return True
     turn.slots["item_ids"] = ids
     turn.slots.pop("new_item_ids", None)
     return True

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.store.base import JsonDict
 from dialogs.describe import describe_item, join_words, method_of, original_payment, status_words
+from dialogs.flows.actions import already_requested
 from dialogs.flows.base import FlowSpec, OfflineTurn, need_order, need_verified
 from dialogs.flows.slots import (
     ask_items,
@@ -25,6 +26,15 @@ _SWAPPABLE = {"pending", "delivered"}
 
 
 def _not_swappable(order: JsonDict) -> tuple[str, str | None]:
+    repeat = already_requested(order)
+    if repeat:
+        return repeat, None
+    if order["status"] == "pending (item modified)":
+        return (
+            f"The items of order {order['order_id']} have already been changed once, and an order's items "
+            "can be changed only once. You can still cancel it while it's pending.",
+            None,
+        )
     return (
         f"Order {order['order_id']} is {status_words(order['status'])}, so its items can't be changed or "
         "exchanged: that works for pending orders (before they ship) and for delivered ones.",

@@ -35,14 +35,22 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[str]:
+def live_app_store(tmp_path: Path) -> Path:
+    """The live app's embedded store; it seeds it from the dataset on first start, as `make run` does."""
+    return tmp_path / "aftercare.sqlite3"
+
+
+@pytest.fixture
+def live_app(live_app_store: Path) -> Iterator[str]:
     port = free_port()
+    tmp_path = live_app_store.parent
     env = {
         **os.environ,
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "SQLITE_PATH": str(tmp_path / "aftercare.sqlite3"),
+        "SQLITE_PATH": str(live_app_store),
         "LOG_LEVEL": "WARNING",
+        "LLM_PROVIDER": "offline",
     }
     log_path = tmp_path / "app.log"
     with log_path.open("wb") as log:

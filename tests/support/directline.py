@@ -80,3 +80,8 @@ async def start_conversation(session: aiohttp.ClientSession, base_url: str) -> D
 
 def bot_replies(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [a for a in activities if a.get("from", {}).get("role") == "bot" and a.get("type") == "message"]
+
+
+def answers(activity_id: str) -> Any:
+    """A predicate: the bot's message (not its typing indicator) answering `activity_id`."""
+    return lambda a: a.get("replyToId") == activity_id and a.get("type") == "message"

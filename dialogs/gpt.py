@@ -1,0 +1,222 @@
+"""The GPT dialog: a tool-calling loop over the shop's tools, with the offline engine behind it.
+
+Per customer message:
+1. The confirmation gate sees the message first. A yes to a pending action runs it,
+   and the result is reported from the tool's own outcome (no model needed to say
+   what happened); a no declines it. Neither depends on the model being up.
+2. Otherwise the model gets the system prompt (with who the verified customer is), the
+   recent conversation within a token budget, and the tools. Tool calls go through the
+   `Toolbox` (validated arguments, the verified customer injected, consequential
+   actions turned into proposals); failures go back to the model as text.
+3. When the model is unavailable (deadline, repeated failures, open breaker) or keeps
+   calling tools past the per-turn bound, the turn is answered by the offline engine
+   from the state as it was before the turn, and the reply says which engine answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.errors import ContentFiltered, ModelBehaviorError, ModelUnavailable
+from bot.providers.llm import ChatModel, TextSink
+from dialogs.confirm import GateOutcome
+from dialogs.render import confirm_card, finalize, order_card
+from dialogs.toolbox import Toolbox
+from dialogs.turn import Channel, DialogEngine, DialogState, EngineName, Reply
+
+log = logging.getLogger(__name__)
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts" / "gpt"
+REFUSAL = (
+    "I'm sorry, I can't help with that. I can help with your orders, deliveries, returns, "
+    "refunds and the shop's policies."
+)
+_CONFIRM_ASK = "Shall I go ahead? Reply yes to confirm, or tell me what to change."
+
+
+@dataclass(frozen=True)
+class GptPrompts:
+    """The system prompt and the model-facing tool descriptions, read from `prompts/gpt/`."""
+
+    system: str
+    tool_descriptions: dict[str, str]
+
+    @classmethod
+    def load(cls, directory: Path = PROMPTS_DIR) -> GptPrompts:
+        system = (directory / "system.md").read_text(encoding="utf-8")
+        descriptions = yaml.safe_load((directory / "tools.yaml").read_text(encoding="utf-8")) or {}
+        return cls(system, {str(k): " ".join(str(v).split()) for k, v in descriptions.items()})
+
+
+class GptDialog:
+    """A `DialogEngine` backed by a chat model, falling back to another engine."""
+
+    name: EngineName = "gpt"
+
+    def __init__(
+        self,
+        model: ChatModel,
+        toolbox: Toolbox,
+        fallback: DialogEngine,
+        *,
+        prompts: GptPrompts,
+        max_tool_rounds: int = 6,
+        history_tokens: int = 3000,
+        turn_deadline_s: float = 25.0,
+    ) -> None:
+        self._model = model
+        self._toolbox = toolbox
+        self._fallback = fallback
+        self._prompts = prompts
+        self._max_tool_rounds = max_tool_rounds
+        self._history_tokens = history_tokens
+        self._turn_deadline_s = turn_deadline_s
+        self._tools = [self._described(schema) for schema in toolbox.schemas()]
+
+    def _described(self, schema: dict[str, Any]) -> dict[str, Any]:
+        function = dict(schema["function"])
+        function["description"] = self._prompts.tool_descriptions.get(
+            function["name"], function["description"]
+        )
+        return {"type": "function", "function": function}
+
+    async def respond(
+        self,
+        text: str,
+        value: dict[str, Any] | None,
+        state: DialogState,
+        channel: Channel,
+        on_text: TextSink | None = None,
+    ) -> list[Reply]:
+        before = state.model_copy(deep=True)
+        state.turn += 1
+        state.record_user(text)
+        outcome = await self._toolbox.gate.on_message(state, text, value)
+        if outcome.kind in {"confirmed", "declined"}:
+            replies = [self._gate_reply(outcome)]
+        else:
+            try:
+                replies = await self._converse(state, channel, on_text)
+            except ContentFiltered:
+                log.warning("content filter blocked turn %d", state.turn)
+                replies = [Reply(text=REFUSAL)]
+            except (ModelUnavailable, ModelBehaviorError) as exc:
+                log.warning(
+                    "the model could not answer turn %d (%s); the offline engine answers", state.turn, exc
+                )
+                _restore(state, before)
+                return await self._fallback.respond(text, value, state, channel)
+        replies = finalize(replies, channel, "gpt")
+        state.record_bot(replies)
+        return replies
+
+    async def _converse(self, state: DialogState, channel: Channel, on_text: TextSink | None) -> list[Reply]:
+        messages = self._messages(state)
+        deadline = asyncio.get_running_loop().time() + self._turn_deadline_s
+        proposed: str | None = None
+        handoff_reason = ""
+        shown_order: dict[str, Any] | None = None
+        for _ in range(self._max_tool_rounds + 1):
+            turn = await self._model.complete(messages, self._tools, deadline=deadline, on_text=on_text)
+            state.token_usage["prompt"] += turn.usage.prompt_tokens
+            state.token_usage["completion"] += turn.usage.completion_tokens
+            if not turn.tool_calls:
+                return [self._answer(turn.text, proposed, handoff_reason, shown_order, state)]
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": turn.text or None,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        }
+                        for c in turn.tool_calls
+                    ],
+                }
+            )
+            for call in turn.tool_calls:
+                result = await self._toolbox.call(call.name, call.arguments, state)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": result.model_text()})
+                if result.pending is not None:
+                    proposed = result.pending.summary
+                if call.name == "request_human_agent" and result.ok:
+                    handoff_reason = str(result.data or "the customer asked for a person")
+                if call.name == "get_order_details" and result.ok and isinstance(result.data, dict):
+                    shown_order = result.data
+        raise ModelBehaviorError(f"the model kept calling tools past {self._max_tool_rounds} rounds")
+
+    def _answer(
+        self,
+        text: str,
+        proposed: str | None,
+        handoff_reason: str,
+        shown_order: dict[str, Any] | None,
+        state: DialogState,
+    ) -> Reply:
+        text = text.strip() or "Sorry, I lost my train of thought. Could you say that again?"
+        suggestions: list[str] = []
+        card = order_card(shown_order) if shown_order else None
+        if proposed and state.pending_action is not None:
+            # The customer must see exactly what will happen, whatever the model wrote.
+            if proposed not in text:
+                text = f"{text}\n\n{proposed} {_CONFIRM_ASK}"
+            suggestions = ["Yes", "No"]
+            card = confirm_card(state.pending_action)
+        return Reply(
+            text=text,
+            card=card,
+            suggested_actions=suggestions,
+            handoff_requested=bool(handoff_reason),
+            handoff_reason=handoff_reason,
+        )
+
+    def _gate_reply(self, outcome: GateOutcome) -> Reply:
+        if outcome.kind == "declined":
+            text = "Okay, I haven't changed anything. Is there something else I can help with?"
+        elif getattr(outcome.result, "ok", False):
+            summary = outcome.pending.summary if outcome.pending else ""
+            text = f"Done. Here is what was confirmed: {summary} Is there anything else I can help with?"
+        else:
+            error = getattr(outcome.result, "error", "") or "the shop's system refused it"
+            text = f"I couldn't complete that: {error}. Nothing was changed."
+        return Reply(text=text)
+
+    def _messages(self, state: DialogState) -> list[dict[str, Any]]:
+        system = self._prompts.system.replace("{customer_context}", _customer_context(state))
+        history: list[dict[str, Any]] = []
+        budget = self._history_tokens
+        for entry in reversed(state.transcript):
+            cost = _tokens(entry.text)
+            if history and cost > budget:
+                history.append(
+                    {"role": "system", "content": "(Earlier messages of this conversation are omitted.)"}
+                )
+                break
+            budget -= cost
+            history.append({"role": "user" if entry.role == "user" else "assistant", "content": entry.text})
+        return [{"role": "system", "content": system}, *reversed(history)]
+
+
+def _customer_context(state: DialogState) -> str:
+    if state.verified_user_id:
+        name = f" ({state.customer_first_name})" if state.customer_first_name else ""
+        return f"The customer is verified as user {state.verified_user_id}{name}."
+    return "The customer is not verified yet."
+
+
+def _tokens(text: str) -> int:
+    # About four characters a token for English; close enough to budget history.
+    return len(text) // 4 + 4
+
+
+def _restore(state: DialogState, before: DialogState) -> None:
+    for field in type(state).model_fields:
+        setattr(state, field, getattr(before, field))
