@@ -18,6 +18,9 @@ A file holds `conversations:`, a list of cases like
         orders: {"#W6207110": {status: cancelled, "payment_history.-1.transaction_type": refund}}
         unchanged: ["#W1234567"]            # orders or users that must not have changed
 
+Quote a customer line that is a bare yes/no (YAML reads it as a boolean) or contains
+" #" (YAML reads the rest as a comment): `user: "yes"`, `user: "cancel #W2611340"`.
+
 Every check is about what the customer sees or what the shop's data becomes, never
 about the engine's internals, so the same files judge the offline engine and the GPT
 dialog alike.
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.store.base import OrderStore
 from dialogs.turn import Channel, DialogEngine, DialogState, Reply
@@ -100,8 +103,12 @@ def load_conversations(paths: Iterable[Path]) -> list[Conversation]:
         files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
         for file in files:
             data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-            for raw in data.get("conversations", []):
-                cases.append(Conversation.model_validate({**raw, "source": file.name}))
+            for index, raw in enumerate(data.get("conversations", []), start=1):
+                try:
+                    cases.append(Conversation.model_validate({**raw, "source": file.name}))
+                except ValidationError as exc:
+                    # YAML reads a bare no/yes as a boolean and cuts text at " #": quote those.
+                    raise ValueError(f"{file.name}, conversation {index} ({raw.get('name')!r}): {exc}") from None
     names = [c.name for c in cases]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:

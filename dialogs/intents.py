@@ -47,6 +47,10 @@ class IntentSpec:
 
     examples: list[str]
     keywords: list[str] = field(default_factory=list)
+    # How much the centroid counts against the nearest example. An intent whose examples
+    # span several topics (policy questions: returns, shipping, warranty ...) has a
+    # centroid near none of them, so it is scored mostly by its nearest example.
+    centroid_weight: float = _CENTROID_WEIGHT
 
 
 def load_intents(path: Path = DEFAULT_INTENTS_FILE) -> dict[str, IntentSpec]:
@@ -60,6 +64,7 @@ def load_intents(path: Path = DEFAULT_INTENTS_FILE) -> dict[str, IntentSpec]:
         str(name): IntentSpec(
             examples=[str(e) for e in (body or {}).get("examples", [])],
             keywords=[str(k).lower() for k in (body or {}).get("keywords", [])],
+            centroid_weight=float((body or {}).get("centroid_weight", _CENTROID_WEIGHT)),
         )
         for name, body in intents.items()
     }
@@ -85,10 +90,15 @@ class IntentClassifier:
         self._vectors = vectors
         centroids = np.stack([vectors[self._labels == name].mean(axis=0) for name in self.intents])
         self._centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+        self._centroid_weights = [specs[name].centroid_weight for name in self.intents]
         self._keywords = {
             name: [re.compile(rf"\b{re.escape(k)}", re.IGNORECASE) for k in spec.keywords]
             for name, spec in specs.items()
         }
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self._embeddings
 
     @classmethod
     async def build(cls, embeddings: Embeddings, specs: dict[str, IntentSpec]) -> IntentClassifier:
@@ -106,8 +116,9 @@ class IntentClassifier:
         central = self._centroids @ vector
         scores: list[tuple[float, str]] = []
         for index, intent in enumerate(self.intents):
-            score = _CENTROID_WEIGHT * float(central[index])
-            score += (1 - _CENTROID_WEIGHT) * float(similarities[self._labels == intent].max())
+            weight = self._centroid_weights[index]
+            score = weight * float(central[index])
+            score += (1 - weight) * float(similarities[self._labels == intent].max())
             if any(pattern.search(text) for pattern in self._keywords[intent]):
                 score += _KEYWORD_BONUS
             scores.append((score, intent))
@@ -125,7 +136,7 @@ def held_out_split(
     test: list[tuple[str, str]] = []
     for name, spec in specs.items():
         kept = [t for i, t in enumerate(spec.examples) if i % every != every - 1]
-        train[name] = IntentSpec(examples=kept, keywords=spec.keywords)
+        train[name] = IntentSpec(examples=kept, keywords=spec.keywords, centroid_weight=spec.centroid_weight)
         test.extend((name, t) for i, t in enumerate(spec.examples) if i % every == every - 1)
     return train, test
 
