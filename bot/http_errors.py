@@ -7,9 +7,17 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.errors import ChannelError
+from bot.errors import ChannelError, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+# A store outage is expected weather, not a bug: clients are told to retry (503 with
+# Retry-After, as Azure's Direct Line does when it is overloaded), nothing was stored,
+# and the log gets a warning rather than a stack trace per request.
+STORE_UNAVAILABLE_MESSAGE = (
+    "the order system is temporarily unavailable and nothing was stored; please try again in a minute"
+)
+STORE_RETRY_AFTER_S = 10
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -25,6 +33,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ChannelError as exc:
         return web.json_response(error_body(exc.code, str(exc)), status=exc.status)
+    except StoreUnavailable as exc:
+        log.warning("store unavailable on %s %s: %s", request.method, request.path, exc)
+        return web.json_response(
+            error_body("ServiceUnavailable", STORE_UNAVAILABLE_MESSAGE),
+            status=503,
+            headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+        )
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from bot.channels.conversations import Activity, Conversation, ConversationRegistry, Subscription
 from bot.channels.http import bearer_credential, is_loopback, loopback_url, read_json_object
 from bot.channels.tokens import DirectLineGrant, TokenSigner
-from bot.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from bot.errors import BadRequest, Forbidden, NotFound, StoreUnavailable, Unauthorized
 from bot.store.base import StateStore
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,12 @@ class DirectLineService:
                 except TimeoutError:
                     # Another app instance may have appended (its bot answered this
                     # conversation); the refresh publishes those to this queue.
-                    await self.conversations.refresh(conversation)
+                    try:
+                        await self.conversations.refresh(conversation)
+                    except StoreUnavailable as exc:
+                        # The socket stays open through a store outage: the next poll
+                        # catches up, and the client loses nothing by waiting.
+                        log.warning("stream of %s could not poll the store: %s", conversation.id, exc)
                     continue
                 if item is None or sub.overflowed:
                     break
