@@ -1,9 +1,9 @@
 """The GPT dialog: a tool-calling loop over the shop's tools, with the offline engine behind it.
 
 Per customer message:
-1. The confirmation gate sees the message first. A yes to a pending action runs it,
-   and the result is reported from the tool's own outcome (no model needed to say
-   what happened); a no declines it. Neither depends on the model being up.
+1. A yes or no to a pending action goes to the offline engine, which runs (or drops)
+   it through the shared confirmation gate and reports the tool's own outcome: no
+   model is needed to say what happened, so it never depends on the model being up.
 2. Otherwise the model gets the system prompt (with who the verified customer is), the
    recent conversation within a token budget, and the tools. Tool calls go through the
    `Toolbox` (validated arguments, the verified customer injected, consequential
@@ -25,7 +25,7 @@ import yaml
 
 from bot.errors import ContentFiltered, ModelBehaviorError, ModelUnavailable
 from bot.providers.llm import ChatModel, TextSink
-from dialogs.confirm import GateOutcome
+from dialogs.confirm import is_explicit_yes, is_no
 from dialogs.render import confirm_card, finalize, order_card
 from dialogs.toolbox import Toolbox
 from dialogs.turn import Channel, DialogEngine, DialogState, EngineName, Reply
@@ -94,24 +94,25 @@ class GptDialog:
         channel: Channel,
         on_text: TextSink | None = None,
     ) -> list[Reply]:
+        if state.pending_action is not None and _answers_the_proposal(text, value):
+            # A yes or no to a pending action needs no model: the shared engine runs (or
+            # drops) it through the confirmation gate and reports the outcome in its words.
+            return await self._fallback.respond(text, value, state, channel)
         before = state.model_copy(deep=True)
         state.turn += 1
         state.record_user(text)
-        outcome = await self._toolbox.gate.on_message(state, text, value)
-        if outcome.kind in {"confirmed", "declined"}:
-            replies = [self._gate_reply(outcome)]
-        else:
-            try:
-                replies = await self._converse(state, channel, on_text)
-            except ContentFiltered:
-                log.warning("content filter blocked turn %d", state.turn)
-                replies = [Reply(text=REFUSAL)]
-            except (ModelUnavailable, ModelBehaviorError) as exc:
-                log.warning(
-                    "the model could not answer turn %d (%s); the offline engine answers", state.turn, exc
-                )
-                _restore(state, before)
-                return await self._fallback.respond(text, value, state, channel)
+        await self._toolbox.gate.on_message(state, text, value)  # anything else drops a proposal
+        try:
+            replies = await self._converse(state, channel, on_text)
+        except ContentFiltered:
+            log.warning("content filter blocked turn %d", state.turn)
+            replies = [Reply(text=REFUSAL)]
+        except (ModelUnavailable, ModelBehaviorError) as exc:
+            log.warning(
+                "the model could not answer turn %d (%s); the offline engine answers", state.turn, exc
+            )
+            _restore(state, before)
+            return await self._fallback.respond(text, value, state, channel)
         replies = finalize(replies, channel, "gpt")
         state.record_bot(replies)
         return replies
@@ -178,17 +179,6 @@ class GptDialog:
             handoff_reason=handoff_reason,
         )
 
-    def _gate_reply(self, outcome: GateOutcome) -> Reply:
-        if outcome.kind == "declined":
-            text = "Okay, I haven't changed anything. Is there something else I can help with?"
-        elif getattr(outcome.result, "ok", False):
-            summary = outcome.pending.summary if outcome.pending else ""
-            text = f"Done. Here is what was confirmed: {summary} Is there anything else I can help with?"
-        else:
-            error = getattr(outcome.result, "error", "") or "the shop's system refused it"
-            text = f"I couldn't complete that: {error}. Nothing was changed."
-        return Reply(text=text)
-
     def _messages(self, state: DialogState) -> list[dict[str, Any]]:
         system = self._prompts.system.replace("{customer_context}", _customer_context(state))
         history: list[dict[str, Any]] = []
@@ -203,6 +193,12 @@ class GptDialog:
             budget -= cost
             history.append({"role": "user" if entry.role == "user" else "assistant", "content": entry.text})
         return [{"role": "system", "content": system}, *reversed(history)]
+
+
+def _answers_the_proposal(text: str, value: dict[str, Any] | None) -> bool:
+    if value and value.get("action") in {"confirm", "decline"}:
+        return True
+    return is_explicit_yes(text) or is_no(text)
 
 
 def _customer_context(state: DialogState) -> str:
