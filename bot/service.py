@@ -130,7 +130,11 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
         await _attach_directline(app[DIRECTLINE], stores, settings)
         model = build_chat_model(settings)
         engine = await _dialog_engine(app, RetailService(stores.orders), model)
-        app[BOT] = SupportBot(ConversationState(BotFrameworkStorage(stores.state)), engine)
+        app[BOT] = SupportBot(
+            ConversationState(BotFrameworkStorage(stores.state)),
+            engine,
+            stream_interval_s=settings.stream_update_interval_s,
+        )
         try:
             yield
         finally:

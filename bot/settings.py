@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, alias="LLM_MAX_RETRIES", ge=0, le=10)
     llm_breaker_failures: int = Field(3, alias="LLM_BREAKER_FAILURES", ge=1, le=100)
     llm_breaker_cooldown_s: float = Field(30.0, alias="LLM_BREAKER_COOLDOWN_S", gt=0, le=3600)
+    # Teams throttles a stream that updates more often than about once a second.
+    stream_update_interval_s: float = Field(1.0, alias="STREAM_UPDATE_INTERVAL_S", ge=0, le=10)
 
     @field_validator("log_level")
     @classmethod

@@ -10,7 +10,9 @@ from botbuilder.schema import ChannelAccount
 
 from bot.errors import ConcurrencyConflict
 from bot.replies import channel_for, to_activity, typing
-from dialogs.turn import DialogEngine, DialogState
+from bot.streaming import SentenceStream, TeamsStream
+from dialogs.gpt import GptDialog
+from dialogs.turn import Channel, DialogEngine, DialogState, Reply
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,13 @@ class SupportBot(ActivityHandler):
     overwriting it, so no update is lost and no reply is sent twice.
     """
 
-    def __init__(self, conversation_state: ConversationState, engine: DialogEngine) -> None:
+    def __init__(
+        self, conversation_state: ConversationState, engine: DialogEngine, *, stream_interval_s: float = 1.0
+    ) -> None:
         self._conversation_state = conversation_state
         self._dialog = conversation_state.create_property(DIALOG_PROPERTY)
         self.engine = engine
+        self._stream_interval_s = stream_interval_s
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -55,11 +60,22 @@ class SupportBot(ActivityHandler):
             await turn_context.send_activity("I didn't catch any text there. Could you type your question?")
             return
         channel = channel_for(activity.channel_id)
-        if not channel.is_voice:
+        teams: TeamsStream | None = None
+        spoken: SentenceStream | None = None
+        if isinstance(self.engine, GptDialog) and _is_teams_personal_chat(turn_context):
+            teams = TeamsStream(turn_context, min_interval_s=self._stream_interval_s)
+            await teams.start()
+        elif isinstance(self.engine, GptDialog) and channel.is_voice:
+            spoken = SentenceStream(turn_context)
+        elif not channel.is_voice:
             await turn_context.send_activity(typing())
         for attempt in range(CONFLICT_RETRIES + 1):
             state = DialogState.model_validate(await self._dialog.get(turn_context, dict))
-            replies = await self.engine.respond(text, value, state, channel)
+            if isinstance(self.engine, GptDialog) and attempt == 0 and (teams or spoken):
+                sink = teams.on_text if teams else spoken.on_text  # type: ignore[union-attr]
+                replies = await self.engine.respond(text, value, state, channel, on_text=sink)
+            else:
+                replies = await self.engine.respond(text, value, state, channel)
             await self._dialog.set(turn_context, state.model_dump(mode="json"))
             try:
                 await self._conversation_state.save_changes(turn_context)
@@ -69,7 +85,32 @@ class SupportBot(ActivityHandler):
                     raise
                 log.info("conversation %s changed meanwhile; recomputing the turn", activity.conversation.id)
                 await self._conversation_state.load(turn_context, force=True)
+        await self._send(turn_context, replies, channel, teams, spoken)
+
+    async def _send(
+        self,
+        turn_context: TurnContext,
+        replies: list[Reply],
+        channel: Channel,
+        teams: TeamsStream | None,
+        spoken: SentenceStream | None,
+    ) -> None:
         for index, reply in enumerate(replies):
-            await turn_context.send_activity(
-                to_activity(reply, channel, expecting_input=index == len(replies) - 1)
-            )
+            outgoing = to_activity(reply, channel, expecting_input=index == len(replies) - 1)
+            if index == 0 and teams is not None:
+                outgoing = teams.finish(outgoing)
+            if index == 0 and spoken is not None:
+                rest = spoken.remainder(reply.text)
+                if rest is None:
+                    continue  # every sentence of it has been spoken already
+                outgoing.text = outgoing.speak = rest
+            await turn_context.send_activity(outgoing)
+
+
+def _is_teams_personal_chat(turn_context: TurnContext) -> bool:
+    # Teams streams replies only in one-to-one chats.
+    activity = turn_context.activity
+    conversation_type = (
+        getattr(activity.conversation, "conversation_type", None) if activity.conversation else None
+    )
+    return activity.channel_id == "msteams" and conversation_type == "personal"

@@ -12,6 +12,7 @@ A step is a dict:
   {"content_filter": "finish"}                      Azure's content filter on the answer
   {"content_filter": "prompt"}                      Azure's 400 for a filtered prompt
   {"delay_s": 2.0, ...}                             wait before answering (for timeouts)
+  {"chunk_delay_s": 0.05, ...}                      pause between streamed chunks (a slow writer)
 Steps are taken from a queue; when it is empty, `responder(request)` decides, if set.
 """
 
@@ -100,6 +101,8 @@ class ScriptedOpenAI:
         await response.prepare(request)
         for chunk in chunks:
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if step.get("chunk_delay_s"):
+                await asyncio.sleep(float(step["chunk_delay_s"]))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
