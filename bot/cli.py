@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.store.cli import add_commands as add_store_commands
 
     add_store_commands(commands)
+    from dialogs.cli import add_commands as add_dialog_commands
+
+    add_dialog_commands(commands)
     return parser
 
 
