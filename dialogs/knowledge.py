@@ -26,7 +26,9 @@ _STOPWORDS = frozenset([
     "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "be", "can", "i", "my",
     "me", "we", "you", "your", "it", "do", "does", "what", "how", "when", "where", "which", "who",
     "will", "with", "this", "that", "at", "by", "from", "if", "not", "no", "as", "was", "there",
-    "their", "our", "us", "have", "has", "get", "got"
+    "their", "our", "us", "have", "has", "get", "got", "after", "before",
+    "about", "any", "just", "only", "also", "then", "than", "so", "but", "would", "could", "should",
+    "may", "might", "once", "been", "did", "done"
 ])
 # fmt: on
 # Below this combined score the best passage is more likely noise than an answer.
@@ -74,8 +76,12 @@ def _tokens(text: str) -> list[str]:
 def _stem(word: str) -> str:
     # Enough stemming for policy text: "refunds"/"refunded"/"refunding" -> "refund".
     for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)]
+            # "shipped" -> "shipp" -> "ship", as "shipping" and "ship" stem.
+            if suffix in ("ing", "ed") and len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+                stem = stem[:-1]
+            return stem
     return word
 
 
@@ -142,7 +148,7 @@ class KnowledgeBase:
         if self._embeddings is not None and self._vectors is not None:
             query_vector = (await self._embeddings.embed([query]))[0]
             semantic = self._vectors @ query_vector
-            combined = 0.4 * lexical + 0.6 * semantic
+            combined = 0.35 * lexical + 0.65 * semantic
         else:
             combined = 0.6 * lexical
         order = np.argsort(-combined)[:limit]

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 
 from bot.store.base import JsonDict
 
-_ALL_ITEMS = re.compile(r"\b(all|everything|every item|whole order|entire order|both|all of them)\b", re.I)
+# "all" alone only as the whole answer: "the kettle, that's all" means the kettle.
+_ALL_ITEMS = re.compile(
+    r"\b(all of them|all the items|all items|all of it|everything|every item|whole order|entire order)\b"
+    r"|^\W*all\W*(please|of them)?\W*$",
+    re.I,
+)
 _ORIGINAL = re.compile(
     r"\b(original|same (card|method|way|one)|the one i (paid|used)|how i paid|where it came from)\b", re.I
 )
@@ -68,9 +73,9 @@ def payment_methods(text: str, customer: JsonDict, *, original_id: str = "") -> 
 
 
 def items_named(text: str, items: list[JsonDict]) -> list[JsonDict]:
-    """The order items the text points at: all of them for "everything"/"both", else the
-    items sharing the most words (product name, options) with the text."""
-    if _ALL_ITEMS.search(text):
+    """The order items the text points at: all of them for "everything" (or "both" in a
+    two-item order), else the items sharing the most words (name, options) with the text."""
+    if _ALL_ITEMS.search(text) or (len(items) == 2 and re.search(r"\bboth\b", text, re.I)):
         return list(items)
     words = _words(text) - _STOP
     if not words:
