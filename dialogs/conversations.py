@@ -108,7 +108,9 @@ def load_conversations(paths: Iterable[Path]) -> list[Conversation]:
                     cases.append(Conversation.model_validate({**raw, "source": file.name}))
                 except ValidationError as exc:
                     # YAML reads a bare no/yes as a boolean and cuts text at " #": quote those.
-                    raise ValueError(f"{file.name}, conversation {index} ({raw.get('name')!r}): {exc}") from None
+                    raise ValueError(
+                        f"{file.name}, conversation {index} ({raw.get('name')!r}): {exc}"
+                    ) from None
     names = [c.name for c in cases]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:

@@ -244,7 +244,9 @@ class OfflineEngine:
         if guess.intent != "change_address" and postal_address(turn.text) is not None:
             # A whole postal address says where something should go, whatever verb comes
             # with it ("ship order ... to 12 Park Lane ..." reads like tracking otherwise).
-            guess = IntentGuess("change_address", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score)
+            guess = IntentGuess(
+                "change_address", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score
+            )
         turn.intent = guess.intent
         return guess
 
