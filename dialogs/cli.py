@@ -26,6 +26,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.providers.embeddings import Embeddings
+    from bot.providers.llm import ChatModel
     from bot.retail import RetailService
     from dialogs import OfflineResources
     from dialogs.conversations import Conversation, ConversationResult
@@ -111,6 +112,17 @@ class _NotAvailable(Exception):
     pass
 
 
+def _gpt_model(settings: Settings) -> ChatModel:
+    try:
+        from bot.providers.llm import build_chat_model
+    except ImportError as exc:
+        raise _NotAvailable(f"the GPT engine is not available ({exc})") from None
+    model = build_chat_model(settings)
+    if model is None:
+        raise _NotAvailable("the GPT engine needs a chat model: set LLM_PROVIDER and its endpoint settings")
+    return model
+
+
 async def _run_all(
     cases: list[Conversation], engine_name: str, settings: Settings
 ) -> list[ConversationResult]:
@@ -121,6 +133,8 @@ async def _run_all(
     from dialogs.conversations import run_conversation
 
     started = time.perf_counter()
+    if engine_name == "gpt":
+        _gpt_model(settings)  # fail before spending seconds on the local models
     resources = await OfflineResources.build(_embeddings())
     make_engine = _engine_factory(engine_name, resources, settings)
     print(f"models and policies ready in {time.perf_counter() - started:.1f}s", file=sys.stderr)
@@ -149,15 +163,10 @@ def _engine_factory(name: str, resources: OfflineResources, settings: Settings) 
 
     if name == "offline":
         return lambda retail: build_offline_engine(retail, resources)
-    try:
-        from bot.providers.llm import build_chat_model
-        from dialogs.gpt import GptDialog, GptPrompts
-        from dialogs.toolbox import Toolbox
-    except ImportError as exc:
-        raise _NotAvailable(f"the GPT engine is not available yet ({exc})") from None
-    model = build_chat_model(settings)
-    if model is None:
-        raise _NotAvailable("the GPT engine needs a chat model: set LLM_PROVIDER and its endpoint settings")
+    from dialogs.gpt import GptDialog, GptPrompts
+    from dialogs.toolbox import Toolbox
+
+    model = _gpt_model(settings)
     prompts = GptPrompts.load()
 
     def make(retail: RetailService) -> DialogEngine:

@@ -133,5 +133,12 @@ def _load_sentence_transformer(model_dir: Path) -> SentenceTransformer:
             "the local embedding model needs 'sentence-transformers' and 'torch' "
             "(install the 'local' extra: pip install -e '.[local]')"
         ) from None
+    try:
+        # The weight-loading progress bar would land in the app's logs on every start.
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - sentence-transformers always brings transformers
+        pass
     # A local folder and local_files_only: the model must never be fetched at run time.
     return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
