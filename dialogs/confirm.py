@@ -27,23 +27,25 @@ Runner = Callable[[PendingAction, DialogState], Awaitable["ToolResult"]]
 
 # Words that make a whole message an unambiguous yes. "ok" alone is left out on purpose:
 # customers say it to acknowledge what they read, not to agree to a refund.
-_YES = {
-    "yes",
-    "y",
-    "yeah",
-    "yep",
-    "yup",
-    "ya",
-    "sure",
-    "confirm",
-    "confirmed",
-    "correct",
-    "absolutely",
-    "definitely",
-    "affirmative",
-    "proceed",
-    "right",
-}
+_YES = frozenset(
+    {
+        "yes",
+        "y",
+        "yeah",
+        "yep",
+        "yup",
+        "ya",
+        "sure",
+        "confirm",
+        "confirmed",
+        "correct",
+        "absolutely",
+        "definitely",
+        "affirmative",
+        "proceed",
+        "right",
+    }
+)
 _YES_PHRASES = (
     "go ahead",
     "do it",
@@ -65,7 +67,9 @@ _YES_PHRASES = (
     "go for it",
 )
 # Harmless words around a yes ("yes please, thanks!").
-_FILLER = {"please", "thanks", "thank", "you", "ok", "okay", "and", "so", "then", "that", "it", "is", "fine"}
+_FILLER = frozenset(
+    {"please", "thanks", "thank", "you", "ok", "okay", "and", "so", "then", "that", "it", "is", "fine"}
+)
 # Whole-message refusals. A "no" that goes on to say something else ("no, use my PayPal")
 # is not a refusal but an amendment, which the engine reads for the new details.
 _NO_PHRASES = (
@@ -92,8 +96,10 @@ _NO_PHRASES = (
     "do not",
     "don't",
 )
-_NO = {"no", "nope", "nah", "n", "stop", "cancel", "nevermind", "wait", "negative"}
-_NO_FILLER = {"please", "thanks", "ok", "okay", "actually", "sorry", "then", "oh", "hmm", "um", "i", "so"}
+_NO = frozenset({"no", "nope", "nah", "n", "stop", "cancel", "nevermind", "wait", "negative"})
+_NO_FILLER = frozenset(
+    {"please", "thanks", "ok", "okay", "actually", "sorry", "then", "oh", "hmm", "um", "i", "so"}
+)
 
 
 def _words(text: str) -> str:

@@ -4,20 +4,23 @@ action summaries, replies and cards, whichever engine speaks."""
 from __future__ import annotations
 
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from bot.retail_rules import money
 from bot.store.base import JsonDict
 
-STATUS_WORDS = {
-    "pending": "pending (not shipped yet)",
-    "pending (item modified)": "pending, with items changed (not shipped yet)",
-    "processed": "processed (being packed for shipping)",
-    "delivered": "delivered",
-    "cancelled": "cancelled",
-    "return requested": "delivered, with a return requested",
-    "exchange requested": "delivered, with an exchange requested",
-}
+STATUS_WORDS = MappingProxyType(
+    {
+        "pending": "pending (not shipped yet)",
+        "pending (item modified)": "pending, with items changed (not shipped yet)",
+        "processed": "processed (being packed for shipping)",
+        "delivered": "delivered",
+        "cancelled": "cancelled",
+        "return requested": "delivered, with a return requested",
+        "exchange requested": "delivered, with an exchange requested",
+    }
+)
 
 
 def dollars(amount: Any) -> str:

@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
 
-_DIGIT_WORDS = {
-    "zero": "0",
-    "oh": "0",
-    "o": "0",
-    "one": "1",
-    "two": "2",
-    "to": "2",
-    "too": "2",
-    "three": "3",
-    "four": "4",
-    "for": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-}
+_DIGIT_WORDS = MappingProxyType(
+    {
+        "zero": "0",
+        "oh": "0",
+        "o": "0",
+        "one": "1",
+        "two": "2",
+        "to": "2",
+        "too": "2",
+        "three": "3",
+        "four": "4",
+        "for": "4",
+        "five": "5",
+        "six": "6",
+        "seven": "7",
+        "eight": "8",
+        "nine": "9",
+    }
+)
 _W_WORDS = re.compile(r"\b(double[\s-]?(u|you)|dub(ya)?|w)\b", re.IGNORECASE)
 _ORDER_TOKEN = re.compile(r"^#?w(\d*)$", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")

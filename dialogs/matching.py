@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from bot.store.base import JsonDict
 
@@ -22,15 +23,17 @@ _ALL_ITEMS = re.compile(
 _ORIGINAL = re.compile(
     r"\b(original|same (card|method|way|one)|the one i (paid|used)|how i paid|where it came from)\b", re.I
 )
-_SIZE_WORDS = {
-    "extra small": "XS",
-    "small": "S",
-    "medium": "M",
-    "large": "L",
-    "extra large": "XL",
-    "xxl": "XXL",
-    "double xl": "XXL",
-}
+_SIZE_WORDS = MappingProxyType(
+    {
+        "extra small": "XS",
+        "small": "S",
+        "medium": "M",
+        "large": "L",
+        "extra large": "XL",
+        "xxl": "XXL",
+        "double xl": "XXL",
+    }
+)
 # Words that name no item: without this, "the" or "one" would match every product.
 # fmt: off
 _STOP = frozenset([

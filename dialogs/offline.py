@@ -16,6 +16,7 @@ any conversation from its `DialogState`.
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Any
 
 from dialogs.confirm import is_explicit_yes, is_no
@@ -38,7 +39,7 @@ MAX_REASKS = 2
 # Intents that are answered in passing; the current task then carries on.
 _ASIDES = frozenset({"policy_question", "product_info"})
 # Intents that are one task under two names (the order's status decides which tool).
-_SAME_TASK = {"exchange_items": "modify_items", "modify_items": "modify_items"}
+_SAME_TASK = MappingProxyType({"exchange_items": "modify_items", "modify_items": "modify_items"})
 # Intents that, said in answer to "what's your name?", are a request and not a name.
 _REQUESTS = (TASKS - {"verify_identity"}) | {"human_agent", "policy_question", "product_info", "complaint"}
 # Read-only tasks a follow-up ("and what about #W...?") may repeat for another order.

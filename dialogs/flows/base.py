@@ -10,8 +10,9 @@ where it stopped on whichever app instance serves the next message.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from bot.store.base import JsonDict
@@ -37,7 +38,7 @@ class FlowSpec:
 
 
 # How many orders a question lists before it says "and N more" (voice lists fewer).
-_LIST_LIMIT = {"voice": 3, "other": 6}
+_LIST_LIMIT = MappingProxyType({"voice": 3, "other": 6})
 
 
 @dataclass
@@ -78,20 +79,20 @@ class OfflineTurn:
         text: str,
         *,
         card: dict[str, Any] | None = None,
-        suggestions: list[str] | None = None,
+        suggestions: Sequence[str] = (),
         handoff_reason: str = "",
     ) -> None:
         self.replies.append(
             Reply(
                 text=text,
                 card=card,
-                suggested_actions=list(suggestions or []),
+                suggested_actions=list(suggestions),
                 handoff_requested=bool(handoff_reason),
                 handoff_reason=handoff_reason,
             )
         )
 
-    def ask(self, slot: str, text: str, suggestions: list[str] | None = None) -> None:
+    def ask(self, slot: str, text: str, suggestions: Sequence[str] = ()) -> None:
         """Asks one question and remembers which slot the answer fills."""
         self.flow.awaiting = slot
         self.say(text, suggestions=suggestions)

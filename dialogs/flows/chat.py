@@ -10,7 +10,7 @@ _WHAT_I_DO = (
     "I can check orders and deliveries, cancel or change pending orders, update addresses and payment "
     "methods, start returns and exchanges, check refunds, and answer questions about our policies."
 )
-_START_SUGGESTIONS = ["Where is my order?", "Return an item", "Cancel an order", "Return policy"]
+_START_SUGGESTIONS = ("Where is my order?", "Return an item", "Cancel an order", "Return policy")
 
 
 def _name(turn: OfflineTurn) -> str:

@@ -22,7 +22,7 @@ from dialogs.flows.slots import (
 )
 from dialogs.matching import choose_variant, mentioned_options, option_values
 
-_SWAPPABLE = {"pending", "delivered"}
+_SWAPPABLE = frozenset({"pending", "delivered"})
 
 
 def _not_swappable(order: JsonDict) -> tuple[str, str | None]:
