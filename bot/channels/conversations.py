@@ -32,6 +32,12 @@ _APPEND_ATTEMPTS = 20
 # A slot the head counts but whose document is still missing this long after the head
 # moved belongs to an append that died between its two writes: it becomes a placeholder.
 HOLE_GRACE_S = 5.0
+_NOT_CAUGHT_UP = "not-caught-up"
+
+
+def _hole_backoff_s(attempt: int) -> float:
+    # A sibling's two writes are normally milliseconds apart; about 1.5 s over all attempts.
+    return min(0.1, 0.002 * 2**attempt)
 
 
 def utc_timestamp() -> str:
@@ -70,6 +76,8 @@ class Conversation:
     # Appends and refreshes of this process take turns, so a refresh never reads a slot
     # between this process's own two writes.
     log_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # False while the head counts an activity a sibling has not written yet.
+    caught_up: bool = True
 
     @property
     def watermark(self) -> int:
@@ -117,8 +125,10 @@ class ConversationRegistry:
         head = await self._store.read_state(_head_key(conversation_id))
         if head is None:
             return None
-        conversation = Conversation(conversation_id, str(head.doc["user_id"]), head_etag=head.etag)
-        await self._load_activities(conversation, head.doc)
+        conversation = Conversation(conversation_id, str(head.doc["user_id"]))
+        conversation.caught_up = await self._load_activities(conversation, head.doc)
+        # Not caught up: an ETag no write can match, so the first append refreshes first.
+        conversation.head_etag = head.etag if conversation.caught_up else _NOT_CAUGHT_UP
         return self._cached.setdefault(conversation_id, conversation)
 
     async def open(self, conversation_id: str, user_id: str) -> tuple[Conversation, bool]:
@@ -133,7 +143,7 @@ class ConversationRegistry:
     async def append(self, conversation: Conversation, activity: Activity) -> Activity:
         """Stores the activity with a server-set id and timestamp, then pushes it to subscribers."""
         async with conversation.log_lock:
-            for _ in range(_APPEND_ATTEMPTS):
+            for attempt in range(_APPEND_ATTEMPTS):
                 index = len(conversation.activities)
                 head = {"user_id": conversation.user_id, "count": index + 1, "moved_at": time.time()}
                 try:
@@ -142,8 +152,10 @@ class ConversationRegistry:
                     )
                     break
                 except ConcurrencyConflict:
-                    await self._refresh_locked(conversation)  # a sibling appended: take the next index
-                    await asyncio.sleep(0)
+                    # A sibling appended: take the next index. If its activity is not
+                    # written yet, wait for it rather than take its slot.
+                    await self._refresh_locked(conversation)
+                    await asyncio.sleep(0 if conversation.caught_up else _hole_backoff_s(attempt))
             else:
                 raise ConcurrencyConflict(f"could not append to conversation {conversation.id}")
             stored = {**activity, "id": f"{conversation.id}|{index:07d}"}
@@ -162,15 +174,20 @@ class ConversationRegistry:
         head = await self._store.read_state(_head_key(conversation.id))
         if head is None:
             return []
-        conversation.head_etag = head.etag
         before = len(conversation.activities)
-        await self._load_activities(conversation, head.doc)
+        # The head's ETag is adopted only with every activity it counts: an append then
+        # takes index = activities loaded, and must not claim a slot a sibling has
+        # counted but not written yet (its activity would be overwritten, its id reused).
+        conversation.caught_up = await self._load_activities(conversation, head.doc)
+        if conversation.caught_up:
+            conversation.head_etag = head.etag
         fresh = list(enumerate(conversation.activities))[before:]
         for index, activity in fresh:
             conversation.publish(index, activity)
         return fresh
 
-    async def _load_activities(self, conversation: Conversation, head: dict[str, Any]) -> None:
+    async def _load_activities(self, conversation: Conversation, head: dict[str, Any]) -> bool:
+        """Loads the activities the head counts; False when a sibling is still writing one."""
         for index in range(len(conversation.activities), int(head["count"])):
             key = _activity_key(conversation.id, index)
             item = await self._store.read_state(key)
@@ -178,12 +195,13 @@ class ConversationRegistry:
                 conversation.activities.append(item.doc)
                 continue
             if time.time() - float(head.get("moved_at", 0)) < HOLE_GRACE_S:
-                return  # a sibling is between its two writes; the next refresh gets it
+                return False  # a sibling is between its two writes; the next refresh gets it
             # The append died between its writes, so it was never acknowledged. Fill the
             # slot for every instance, so the log can move on.
             placeholder = {"type": "placeholder", "id": f"{conversation.id}|{index:07d}"}
             await self._store.write_state(key, placeholder)
             conversation.activities.append(placeholder)
+        return True
 
     def sweep(self) -> int:
         """Forgets (from memory only) conversations idle for longer than the limit."""

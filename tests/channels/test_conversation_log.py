@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.channels.conversations import ConversationRegistry
+from bot.errors import ConcurrencyConflict
+from bot.store.base import JsonDict
 from bot.store.sqlite import SqliteStore
 
 
@@ -92,3 +95,62 @@ async def test_an_append_that_died_between_its_writes_leaves_a_placeholder_not_a
     assert [a["type"] for a in conversation.activities] == ["placeholder"]
     stored = await registry.append(conversation, {"type": "message", "text": "the log moves on"})
     assert stored["id"] == "conv-4|0000001"
+
+
+class PausedActivityWrite:
+    """A store whose first activity write waits until released: an instance caught
+    between moving the head and writing the activity it counted."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        self._inner = inner
+        self.paused = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str:
+        if key.count("/") == 2 and not self.paused.is_set():  # dl/{conversation}/{index}
+            self.paused.set()
+            await self.release.wait()
+        return await self._inner.write_state(key, doc, etag=etag)
+
+
+class NotesConflicts:
+    def __init__(self, inner: SqliteStore) -> None:
+        self._inner = inner
+        self.conflicted = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str:
+        try:
+            return await self._inner.write_state(key, doc, etag=etag)
+        except ConcurrencyConflict:
+            self.conflicted.set()
+            raise
+
+
+async def test_an_append_never_takes_the_slot_a_sibling_is_still_writing(store: SqliteStore) -> None:
+    slow, watched = PausedActivityWrite(store), NotesConflicts(store)
+    a = ConversationRegistry(slow, idle_limit_s=60)
+    b = ConversationRegistry(watched, idle_limit_s=60)
+    conv_a, _ = await a.open("conv-5", "dl_user")
+    conv_b = await b.get("conv-5")
+    assert conv_b is not None
+
+    first = asyncio.create_task(a.append(conv_a, {"type": "message", "text": "to instance a"}))
+    await asyncio.wait_for(slow.paused.wait(), 5)  # a has counted slot 0, not written it
+    second = asyncio.create_task(b.append(conv_b, {"type": "message", "text": "to instance b"}))
+    await asyncio.wait_for(watched.conflicted.wait(), 5)  # b has met a's head
+    slow.release.set()
+    stored_a, stored_b = await asyncio.wait_for(asyncio.gather(first, second), 10)
+
+    assert stored_a["id"] != stored_b["id"]
+    again = await ConversationRegistry(store, idle_limit_s=60).get("conv-5")
+    assert again is not None
+    assert [(x["id"], x["text"]) for x in again.activities] == [
+        ("conv-5|0000000", "to instance a"),
+        ("conv-5|0000001", "to instance b"),
+    ]
