@@ -152,12 +152,24 @@ class PersonName:
 
 
 def person_name(text: str) -> PersonName | None:
-    """A first and last name from a message given in answer to 'what is your name?'."""
-    cleaned = _EMAIL.sub(" ", text)
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", cleaned) if w.lower() not in _NAME_FILLER]
-    digit_words = set(_DIGIT_WORDS)
-    words = [w for w in words if w.lower() not in digit_words]
-    if len(words) < 2 or len(words) > 4:
+    """A first and last name in a message: two or three capitalised words in a row
+    ("Hi, I'm Noah Brown, zip 80279"), or, in a short all-lowercase message (speech,
+    quick typing), the two or three words left once the filler is gone ("noah brown")."""
+    tokens = re.findall(r"[A-Za-z][A-Za-z'-]*", _EMAIL.sub(" ", text))
+    runs: list[list[str]] = [[]]
+    for token in tokens:
+        if token[0].isupper() and token.lower() not in _NAME_FILLER and token.lower() not in _DIGIT_WORDS:
+            runs[-1].append(token)
+        elif runs[-1]:
+            runs.append([])
+    names = [run for run in runs if 2 <= len(run) <= 3]
+    if len(names) == 1:
+        return PersonName(first=names[0][0], last=names[0][-1])
+    if any(t[0].isupper() for t in tokens if t.lower() not in _NAME_FILLER):
+        return None
+    words = [t for t in tokens if t.lower() not in _NAME_FILLER and t.lower() not in _DIGIT_WORDS]
+    # The longer the message, the likelier its leftover words are a request, not a name.
+    if not (len(words) == 2 and len(tokens) <= 10) and not (len(words) == 3 and len(tokens) <= 6):
         return None
     return PersonName(first=words[0].capitalize(), last=words[-1].capitalize())
 

@@ -35,7 +35,7 @@ from dialogs.turn import Channel, DialogState, EngineName, Reply
 # is this sure: "the black one" must not start something new.
 SWITCH_CONFIDENCE = 0.5
 # Unanswered questions in one task before the engine offers a person.
-MAX_REASKS = 2
+MAX_REASKS = 1
 # Intents that are answered in passing; the current task then carries on.
 _ASIDES = frozenset({"policy_question", "product_info"})
 # Intents that are one task under two names (the order's status decides which tool).

@@ -23,6 +23,7 @@ _METHOD_WORDS = re.compile(
     r"gift ?card|pay ?pal|\bvisa\b|master ?card|\bamex\b|american express|discover|credit card|debit card",
     re.I,
 )
+_ADDITIVE = re.compile(r"\b(too|as well|also|plus|in addition|and the)\b", re.I)
 # Slots that describe things inside one order; they mean nothing for another order.
 ORDER_DEPENDENT = ("item_ids", "new_item_ids", "variant_text", "payment_method_id", "payment_defaulted")
 
@@ -81,6 +82,10 @@ def fill_items(turn: OfflineTurn, order: JsonDict | None, text: str | None = Non
     if not chosen:
         return False
     ids = [item["item_id"] for item in chosen]
+    current = list(turn.slots.get("item_ids") or [])
+    if current and _ADDITIVE.search(turn.text if text is None else text):
+        # "the mouse too": added to what was chosen, not instead of it.
+        ids = current + [i for i in ids if i not in current]
     if not restated(turn, "item_ids", ids):
         return False
     if ids == turn.slots.get("item_ids"):
