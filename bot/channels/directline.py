@@ -215,8 +215,8 @@ class DirectLineService:
     ) -> None:
         # Nothing reaches a client before its socket opens, so replay what it has missed first.
         backlog, last_sent = conversation.since(watermark)
-        if backlog:
-            await socket.send_json({"activities": backlog, "watermark": str(last_sent)})
+        if backlog and not await _send_frame(socket, backlog, last_sent):
+            return
 
         async def read_until_closed() -> None:
             # The client only sends keep-alives (""); we just notice when it goes away.
@@ -245,7 +245,8 @@ class DirectLineService:
                 index, activity = item
                 if index <= last_sent:
                     continue  # already sent in the backlog
-                await socket.send_json({"activities": [activity], "watermark": str(index)})
+                if not await _send_frame(socket, [activity], index):
+                    break
                 last_sent = index
         finally:
             reader.cancel()
@@ -309,6 +310,17 @@ class DirectLineService:
             task.cancel()
         if self._turns:
             await asyncio.gather(*self._turns, return_exceptions=True)
+
+
+async def _send_frame(socket: web.WebSocketResponse, activities: list[Activity], watermark: int) -> bool:
+    """Sends one frame; False when the client has gone (it closed its tab or lost the
+    network mid-send). That is the client's everyday behaviour, not an error: it resumes
+    from its watermark when it reconnects, so nothing is lost."""
+    try:
+        await socket.send_json({"activities": activities, "watermark": str(watermark)})
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError is one
+        return False
+    return True
 
 
 def _bound_user_id(body: dict[str, Any]) -> str | None:
