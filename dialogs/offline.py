@@ -22,6 +22,7 @@ from typing import Any
 from dialogs.confirm import is_explicit_yes, is_no
 from dialogs.entities import emails, order_ids, postal_address, zip_codes
 from dialogs.flows import FLOWS, TASKS, OfflineTurn
+from dialogs.flows.base import OrdersUnavailable
 from dialogs.flows.chat import answer_policy
 from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
@@ -73,7 +74,20 @@ class OfflineEngine:
             toolbox=self.toolbox,
             knowledge=self.knowledge,
         )
-        await self._respond(turn)
+        if state.flow is not None and _last_engine(state) not in (None, self.name):
+            # Another engine answered since this task's last question: the question is
+            # no longer the one the customer is answering.
+            state.flow = None
+        flow_before = state.flow.model_copy(deep=True) if state.flow is not None else None
+        try:
+            await self._respond(turn)
+        except OrdersUnavailable:
+            state.flow = flow_before
+            turn.replies = []
+            turn.say(
+                "Sorry, our order system isn't answering right now, so I can't look at that. "
+                "Nothing was changed; please try again in a minute."
+            )
         if not turn.replies:
             turn.say("Sorry, I didn't catch that. Could you say it another way?")
         state.record_user(text or _describe_value(value), intent=turn.intent)
@@ -250,6 +264,13 @@ class OfflineEngine:
             )
         turn.intent = guess.intent
         return guess
+
+
+def _last_engine(state: DialogState) -> str | None:
+    for entry in reversed(state.transcript):
+        if entry.role == "bot":
+            return entry.engine
+    return None
 
 
 def _previous_task(state: DialogState) -> str | None:

@@ -69,7 +69,9 @@ class Toolbox:
                 return await self._verify(tool, context, parsed)
             data = await tool.run(context, parsed)
         except (RetailError, StoreUnavailable, ConcurrencyConflict) as exc:
-            return self._failed(state, name, _customer_safe(exc))
+            return self._failed(
+                state, name, _customer_safe(exc), unavailable=isinstance(exc, StoreUnavailable)
+            )
         state.record_tool(tool.name, True)
         return ToolResult(tool=tool.name, ok=True, data=data)
 
@@ -107,7 +109,7 @@ class Toolbox:
                     turn=state.turn, tool=tool.name, arguments=pending.arguments, ok=False, message=message
                 )
             )
-            return self._failed(state, tool.name, message)
+            return self._failed(state, tool.name, message, unavailable=isinstance(exc, StoreUnavailable))
         state.actions.append(
             ActionRecord(
                 turn=state.turn, tool=tool.name, arguments=pending.arguments, ok=True, message=pending.summary
@@ -132,9 +134,9 @@ class Toolbox:
         return tool.validate(raw)
 
     @staticmethod
-    def _failed(state: DialogState, name: str, message: str) -> ToolResult:
+    def _failed(state: DialogState, name: str, message: str, *, unavailable: bool = False) -> ToolResult:
         state.record_tool(name, False, message)
-        return ToolResult(tool=name, ok=False, error=message)
+        return ToolResult(tool=name, ok=False, error=message, unavailable=unavailable)
 
 
 def _customer_safe(exc: AftercareError) -> str:

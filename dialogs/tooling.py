@@ -54,13 +54,16 @@ class ToolContext:
 
 class ToolResult(BaseModel):
     """A tool's outcome. `data` on success, `error` (one sentence) on refusal, and
-    `pending` when a consequential action now waits for the customer's yes."""
+    `pending` when a consequential action now waits for the customer's yes.
+    `unavailable` marks a failure of the store, not a refusal: nothing is known about
+    the order, so an engine must not read it as "not found"."""
 
     tool: str
     ok: bool
     data: Any = None
     error: str = ""
     pending: PendingAction | None = None
+    unavailable: bool = False
 
     def model_text(self) -> str:
         """The text handed back to a language model as the tool's output."""

@@ -23,6 +23,12 @@ from dialogs.tooling import ToolResult
 from dialogs.turn import Channel, DialogState, FlowState, Reply
 
 Flow = Callable[["OfflineTurn"], Awaitable[None]]
+
+
+class OrdersUnavailable(Exception):
+    """The order store did not answer during a turn (raised out of `OfflineTurn.tool`)."""
+
+
 Filler = Callable[["OfflineTurn"], Awaitable[bool]]
 
 
@@ -112,7 +118,12 @@ class OfflineTurn:
     # -- tools ---------------------------------------------------------------------------------
 
     async def tool(self, name: str, **arguments: Any) -> ToolResult:
-        return await self.toolbox.call(name, arguments, self.state)
+        result = await self.toolbox.call(name, arguments, self.state)
+        if result.unavailable:
+            # Flows read failures as refusals ("not found"); an outage is neither, so the
+            # turn stops here and the task stays where it was for the customer's retry.
+            raise OrdersUnavailable(result.error)
+        return result
 
     async def customer(self) -> JsonDict | None:
         if self._customer is None and self.state.verified_user_id:

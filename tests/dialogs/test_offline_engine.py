@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.errors import StoreUnavailable
 from bot.retail import RetailService
 from bot.store.sqlite import SqliteStore
 from dialogs import OfflineEngine, OfflineResources, build_offline_engine
@@ -91,3 +92,33 @@ def test_finalize_shapes_per_channel() -> None:
     assert web.card is not None and web.suggested_actions == ["Yes"] and web.engine == "gpt"
     [sms] = finalize([reply], Channel(id="sms"), "offline")
     assert sms.card is None and not sms.suggested_actions and sms.speak == "Hi."
+
+
+async def test_a_store_outage_is_not_read_as_not_found(
+    engine: OfflineEngine, retail_sqlite: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = DialogState()
+    await say(engine, state, "ivan.santos3158@example.com")
+    await say(engine, state, "I want to cancel an order")
+    asked = state.flow.model_copy(deep=True) if state.flow else None
+
+    async def down(order_id: str) -> None:
+        raise StoreUnavailable("the database is restarting")
+
+    monkeypatch.setattr(retail_sqlite, "get_order", down)
+    [reply] = await say(engine, state, "#W8770097")
+    assert "isn't answering" in reply.text and "couldn't find" not in reply.text
+    assert state.flow == asked  # the question still stands for the retry
+    monkeypatch.undo()
+    [retry] = await say(engine, state, "#W8770097")
+    assert "#W8770097" in retry.text and "why" in retry.text
+
+
+async def test_a_task_left_by_another_engine_is_not_resumed(engine: OfflineEngine) -> None:
+    state = DialogState()
+    await say(engine, state, "ivan.santos3158@example.com")
+    await say(engine, state, "I want to cancel an order")
+    assert state.flow is not None
+    state.record_bot([Reply(text="(the GPT dialog answered something else)", engine="gpt")])
+    replies = await say(engine, state, "thanks")
+    assert state.flow is None and "great day" in replies[-1].text
