@@ -25,6 +25,7 @@ WELCOME = (
 DIALOG_PROPERTY = "dialog"
 # A turn that loses an ETag race is recomputed on the fresh state this many times.
 CONFLICT_RETRIES = 2
+NEW_CONVERSATION_ETAG = "new-conversation"
 
 
 class SupportBot(ActivityHandler):
@@ -40,7 +41,6 @@ class SupportBot(ActivityHandler):
         self, conversation_state: ConversationState, engine: DialogEngine, *, stream_interval_s: float = 1.0
     ) -> None:
         self._conversation_state = conversation_state
-        self._dialog = conversation_state.create_property(DIALOG_PROPERTY)
         self.engine = engine
         self._stream_interval_s = stream_interval_s
 
@@ -70,13 +70,14 @@ class SupportBot(ActivityHandler):
         elif not channel.is_voice:
             await turn_context.send_activity(typing())
         for attempt in range(CONFLICT_RETRIES + 1):
-            state = DialogState.model_validate(await self._dialog.get(turn_context, dict))
+            cached = await self._read_state(turn_context, fresh=attempt > 0)
+            state = DialogState.model_validate(cached.get(DIALOG_PROPERTY) or {})
             if isinstance(self.engine, GptDialog) and attempt == 0 and (teams or spoken):
                 sink = teams.on_text if teams else spoken.on_text  # type: ignore[union-attr]
                 replies = await self.engine.respond(text, value, state, channel, on_text=sink)
             else:
                 replies = await self.engine.respond(text, value, state, channel)
-            await self._dialog.set(turn_context, state.model_dump(mode="json"))
+            cached[DIALOG_PROPERTY] = state.model_dump(mode="json")
             try:
                 await self._conversation_state.save_changes(turn_context)
                 break
@@ -84,8 +85,24 @@ class SupportBot(ActivityHandler):
                 if attempt == CONFLICT_RETRIES:
                     raise
                 log.info("conversation %s changed meanwhile; recomputing the turn", activity.conversation.id)
-                await self._conversation_state.load(turn_context, force=True)
         await self._send(turn_context, replies, channel, teams, spoken)
+
+    async def _read_state(self, turn_context: TurnContext, *, fresh: bool) -> dict[str, Any]:
+        """The conversation's stored state, read once for this turn (again when `fresh`).
+
+        The dict is the one `save_changes` writes, with the store's e_tag in it. It is
+        used directly rather than through a property accessor: BotState re-reads from the
+        store whenever its cached dict is empty, so an accessor's default could land in a
+        sibling's newer state and be written back over it with that state's valid e_tag.
+        A conversation nobody has stored yet gets an e_tag that only an empty key accepts,
+        so of two first turns running at once one creates it and the other is recomputed.
+        """
+        await self._conversation_state.load(turn_context, force=fresh)
+        cached = self._conversation_state.get_cached_state(turn_context)
+        if "e_tag" not in cached.state:
+            cached.state["e_tag"] = NEW_CONVERSATION_ETAG
+        state: dict[str, Any] = cached.state  # the live dict that save_changes writes
+        return state
 
     async def _send(
         self,
