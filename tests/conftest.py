@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.service import create_app
@@ -19,6 +20,7 @@ from bot.settings import Settings
 from bot.store.dataset import import_dataset
 from bot.store.sqlite import SqliteStore
 from dialogs import OfflineResources
+from tests.support.scripted_openai import ScriptedOpenAI
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # The retail dataset beside the project (../shared), as CI and every developer have it.
@@ -138,3 +140,30 @@ async def retail_sqlite(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[
     store = await SqliteStore.open(path)
     yield store
     await store.aclose()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[ScriptedOpenAI]:
+    """The scripted OpenAI-compatible server on loopback (stands in for Azure OpenAI / OpenAI)."""
+    server = ScriptedOpenAI()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def channel_inbox() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A channel's Bot Connector service on loopback: (its serviceUrl, the activities it got)."""
+    received: list[dict[str, Any]] = []
+
+    async def inbox(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"id": f"activity-{len(received)}"})
+
+    app = web.Application()
+    app.router.add_post("/v3/conversations/{cid}/activities", inbox)
+    app.router.add_post("/v3/conversations/{cid}/activities/{aid}", inbox)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/"), received
+    await server.close()

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -161,20 +160,13 @@ async def test_valid_bot_framework_token_is_accepted(
 
 
 async def test_anonymous_local_mode_answers_through_the_service_url(
-    http: aiohttp.ClientSession, make_settings: Callable[..., Settings], offline_resources: OfflineResources
+    http: aiohttp.ClientSession,
+    make_settings: Callable[..., Settings],
+    offline_resources: OfflineResources,
+    channel_inbox: tuple[str, list[dict[str, Any]]],
 ) -> None:
     """With no MicrosoftAppId, a channel may post without a token and gets the bot's reply."""
-    received: list[dict[str, Any]] = []
-
-    async def channel_inbox(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.json_response({"id": f"reply-{len(received)}"})
-
-    channel = web.Application()
-    channel.router.add_post("/v3/conversations/{cid}/activities", channel_inbox)
-    channel.router.add_post("/v3/conversations/{cid}/activities/{aid}", channel_inbox)
-    channel_server = TestServer(channel, host="127.0.0.1")
-    await channel_server.start_server()
+    service_url, received = channel_inbox
     bot_server = TestServer(
         create_app(make_settings(), offline_resources=offline_resources), host="127.0.0.1"
     )
@@ -185,7 +177,7 @@ async def test_anonymous_local_mode_answers_through_the_service_url(
             "id": "m-1",
             "text": "is anyone there?",
             "channelId": "emulator",
-            "serviceUrl": str(channel_server.make_url("")).rstrip("/"),
+            "serviceUrl": service_url,
             "from": {"id": "user-1", "role": "user"},
             "recipient": {"id": "bot", "role": "bot"},
             "conversation": {"id": "conv-1"},
@@ -198,7 +190,6 @@ async def test_anonymous_local_mode_answers_through_the_service_url(
         assert replies[0]["channelData"]["aftercare"]["engine"] == "offline"
     finally:
         await bot_server.close()
-        await channel_server.close()
 
 
 @pytest.mark.parametrize(

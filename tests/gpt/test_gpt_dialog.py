@@ -31,14 +31,6 @@ def tool(name: str, **arguments: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def scripted() -> AsyncIterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def dialog(
     scripted: ScriptedOpenAI,
     make_settings: Callable[..., Settings],

@@ -56,14 +56,6 @@ def shop_model(body: dict[str, Any]) -> Step:
 
 
 @pytest.fixture
-async def scripted() -> AsyncIterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def gpt_app(
     scripted: ScriptedOpenAI, make_settings: Callable[..., Settings], offline_resources: OfflineResources
 ) -> AsyncIterator[TestServer]:

@@ -13,7 +13,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.service import create_app
@@ -25,31 +24,6 @@ ANSWER = (
     "Our returns window is thirty days from delivery. Items must be unused. "
     "Refunds go back to the original payment method."
 )
-
-
-@pytest.fixture
-async def scripted() -> AsyncIterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def channel() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    async def inbox(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.json_response({"id": f"activity-{len(received)}"})
-
-    app = web.Application()
-    app.router.add_post("/v3/conversations/{cid}/activities", inbox)
-    app.router.add_post("/v3/conversations/{cid}/activities/{aid}", inbox)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/"), received
-    await server.close()
 
 
 @pytest.fixture
@@ -86,11 +60,11 @@ def stream_info(activity: dict[str, Any]) -> dict[str, Any] | None:
 
 async def test_teams_gets_informative_then_growing_updates_then_the_final_message(
     scripted: ScriptedOpenAI,
-    channel: tuple[str, list[dict[str, Any]]],
+    channel_inbox: tuple[str, list[dict[str, Any]]],
     bot_url: str,
     http: aiohttp.ClientSession,
 ) -> None:
-    service_url, received = channel
+    service_url, received = channel_inbox
     scripted.script({"text": ANSWER, "chunk_delay_s": 0.02})
     await post_message(http, bot_url, "msteams", service_url)
 
@@ -114,11 +88,11 @@ async def test_teams_gets_informative_then_growing_updates_then_the_final_messag
 
 async def test_a_call_hears_the_answer_sentence_by_sentence(
     scripted: ScriptedOpenAI,
-    channel: tuple[str, list[dict[str, Any]]],
+    channel_inbox: tuple[str, list[dict[str, Any]]],
     bot_url: str,
     http: aiohttp.ClientSession,
 ) -> None:
-    service_url, received = channel
+    service_url, received = channel_inbox
     scripted.script({"text": ANSWER, "chunk_delay_s": 0.01})
     await post_message(http, bot_url, "telephony", service_url)
 
@@ -133,11 +107,11 @@ async def test_a_call_hears_the_answer_sentence_by_sentence(
 
 async def test_web_chat_gets_a_typing_indicator_then_the_message(
     scripted: ScriptedOpenAI,
-    channel: tuple[str, list[dict[str, Any]]],
+    channel_inbox: tuple[str, list[dict[str, Any]]],
     bot_url: str,
     http: aiohttp.ClientSession,
 ) -> None:
-    service_url, received = channel
+    service_url, received = channel_inbox
     scripted.script({"text": ANSWER})
     await post_message(http, bot_url, "webchat", service_url)
     assert [a["type"] for a in received] == ["typing", "message"]

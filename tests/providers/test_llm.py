@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,14 +28,6 @@ TOOLS = [
     }
 ]
 MESSAGES = [{"role": "user", "content": "Where is my order #W2611340?"}]
-
-
-@pytest.fixture
-async def scripted() -> AsyncIterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI()
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture
