@@ -63,7 +63,7 @@ def make_settings(tmp_path: Path, sqlite_template: Path) -> Callable[..., Settin
 
     def make(**overrides: Any) -> Settings:
         path = tmp_path / "aftercare.sqlite3"
-        if not path.exists():
+        if "SQLITE_PATH" not in overrides and not path.exists():
             shutil.copyfile(sqlite_template, path)
         values: dict[str, Any] = {"SQLITE_PATH": path, "SEED_ON_START": False}
         values.update(overrides)

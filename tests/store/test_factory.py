@@ -20,9 +20,9 @@ from tests.support.cosmos import TEST_KEY, cosmos_server
 
 
 async def test_sqlite_is_the_default_and_seeds_once(
-    make_settings: Callable[..., Settings], dataset_dir: Path
+    make_settings: Callable[..., Settings], dataset_dir: Path, tmp_path: Path
 ) -> None:
-    stores = await open_stores(make_settings())
+    stores = await open_stores(make_settings(SQLITE_PATH=tmp_path / "empty.sqlite3"))
     try:
         assert isinstance(stores.orders, SqliteStore) and stores.state is stores.orders
         assert await seed_if_empty(stores.orders, dataset_dir) == 1550
