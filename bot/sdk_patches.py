@@ -11,14 +11,70 @@ msrest `ClientRetryPolicy`
     8 ms of CPU per client on this machine, most of a stock bot's CPU per turn.
     Making `safe_codes` a frozenset turns the scan into hash look-ups; the list it
     produces is identical. (msrest is in maintenance; fixing it upstream is not an option.)
+
+msrest's async `requests` sender: its own threads, not the event loop's default executor
+    The ConnectorClient sends every reply (and every typing indicator) with blocking
+    `requests` in `loop.run_in_executor(None, ...)`: a thread of the loop's default
+    executor held for the whole HTTP round trip. That executor has min(32, cores + 4)
+    threads, six on two cores, and the app needs it too: aiohttp hands every request of
+    a `trust_env` session (azure-core's, so every Cosmos DB operation) to it for the
+    netrc and proxy look-ups, and the embedding model encodes there. For the local
+    Direct Line the reply goes to this same app, whose Bot Connector endpoint must write
+    it to the store before answering. With six replies in flight the six threads wait
+    for handlers that wait for a thread: the app deadlocked until requests' 100 s read
+    timeout (8 concurrent conversations on STORE=cosmos were enough). The patched
+    `send` is msrest's own, line for line, but runs `requests` on a pool of its own, so
+    replies waiting on the app can no longer starve the work that answers them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+from msrest.exceptions import ClientRequestError, raise_with_traceback
+from msrest.universal_http import ClientRequest
+from msrest.universal_http.async_requests import AsyncBasicRequestsHTTPSender, AsyncRequestsClientResponse
 from msrest.universal_http.requests import ClientRetryPolicy
+
+# Replies, typing indicators and token calls in flight at once; each waits on I/O.
+CONNECTOR_THREADS = 64
+
+
+class _ConnectorPool:
+    """The threads msrest's blocking HTTP calls run on, made once per process."""
+
+    executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def get(cls) -> ThreadPoolExecutor:
+        if cls.executor is None:
+            cls.executor = ThreadPoolExecutor(CONNECTOR_THREADS, thread_name_prefix="msrest-requests")
+        return cls.executor
+
+
+async def _send_on_connector_pool(
+    self: AsyncBasicRequestsHTTPSender, request: ClientRequest, **kwargs: Any
+) -> AsyncRequestsClientResponse:
+    """`AsyncBasicRequestsHTTPSender.send` of msrest 0.7.1, on `_ConnectorPool` threads."""
+    session = kwargs.pop("session", self.session)
+    loop = kwargs.get("loop", asyncio.get_event_loop())
+    future = loop.run_in_executor(
+        _ConnectorPool.get(), functools.partial(session.request, request.method, request.url, **kwargs)
+    )
+    try:
+        return AsyncRequestsClientResponse(request, await future)
+    except requests.RequestException as err:
+        msg = "Error occurred in request."
+        raise_with_traceback(ClientRequestError, msg, err)
+        raise  # unreachable: raise_with_traceback always raises
 
 
 def apply_sdk_patches() -> None:
     """Applies every patch; calling it again changes nothing."""
     if not isinstance(ClientRetryPolicy.safe_codes, frozenset):
         ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
+    AsyncBasicRequestsHTTPSender.send = _send_on_connector_pool  # type: ignore[method-assign]

@@ -1,7 +1,21 @@
-"""The SDK patches change no behaviour: the retry policy is the one msrest defines."""
+"""The SDK patches change no behaviour: the retry policy is the one msrest defines, and
+replies are sent exactly as msrest sends them, only on threads of their own."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from botbuilder.schema import Activity
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import MicrosoftAppCredentials
+from msrest.exceptions import ClientRequestError
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from bot.sdk_patches import apply_sdk_patches
@@ -22,3 +36,45 @@ def test_retry_policy_is_unchanged_by_the_patch() -> None:
         and 404 not in policy.status_forcelist
     )
     assert (policy.total, policy.connect, policy.read, policy.backoff_factor) == (3, 3, 3, 0.8)
+
+
+async def test_a_reply_goes_out_while_every_default_executor_thread_is_busy() -> None:
+    """The deadlock in miniature: the loop's default executor is fully taken (in the app,
+    by replies waiting on the app itself); the bot's reply must still reach the channel."""
+    apply_sdk_patches()
+    received: list[dict[str, Any]] = []
+
+    async def channel(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"id": "reply-1"})
+
+    app = web.Application()
+    app.router.add_post("/v3/conversations/{conversation_id}/activities", channel)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    released = threading.Event()
+    busy = loop.run_in_executor(None, released.wait, 30)
+    try:
+        client = ConnectorClient(MicrosoftAppCredentials("", ""), base_url=str(server.make_url("")))
+        sent = await asyncio.wait_for(
+            client.conversations.send_to_conversation("conv-1", Activity(type="message", text="hello")), 10
+        )
+        assert sent.id == "reply-1"
+        assert [(a["type"], a["text"]) for a in received] == [("message", "hello")]
+    finally:
+        released.set()
+        await busy
+        await server.close()
+
+
+async def test_a_failed_request_still_raises_msrests_own_error() -> None:
+    apply_sdk_patches()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]  # nothing listens once the socket is closed
+    client = ConnectorClient(MicrosoftAppCredentials("", ""), base_url=f"http://127.0.0.1:{closed_port}")
+    client.config.retry_policy.retries = 0
+    with pytest.raises(ClientRequestError):
+        await client.conversations.send_to_conversation("conv-1", Activity(type="message", text="hello"))
