@@ -25,11 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.turns import ROOT, cpu_seconds, free_port, load
+from bench.turns import ROOT, cpu_seconds, free_port, load, wait_until_healthy
 from tests.support.cosmos import TEST_KEY, cosmos_server
 
 # `python app.py` with a profiler the bench switches on and off by signal.
@@ -62,16 +61,7 @@ def profiled_app(target: str, workdir: Path, profile: Path) -> Iterator[tuple[st
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                        break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        output = process.stderr.read().decode() if process.stderr else ""
-                        raise RuntimeError(f"the app did not start: {output}") from None
-                    time.sleep(0.2)
+            wait_until_healthy(process, url, "the app")
             yield url, process.pid
         finally:
             process.terminate()

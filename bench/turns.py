@@ -68,6 +68,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
+def wait_until_healthy(process: subprocess.Popen[bytes], url: str, name: str) -> None:
+    """Blocks until the server at `url` answers /healthz (2 minutes at most)."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"{name} did not start: {output}") from None
+            time.sleep(0.2)
+
+
 @contextmanager
 def serve(target: str, workdir: Path) -> Iterator[tuple[str, int]]:
     if target == "cosmos":
@@ -92,16 +106,7 @@ def serve_process(target: str, workdir: Path, store_env: dict[str, str]) -> Iter
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stderr.read().decode() if process.stderr else ""
-                    raise RuntimeError(f"{target} did not start: {output}") from None
-                time.sleep(0.2)
+        wait_until_healthy(process, url, target)
         yield url, process.pid
     finally:
         process.terminate()
