@@ -23,7 +23,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity
 
 from bot.channels.connector import ConnectorEndpoint
-from bot.channels.directline import DirectLineService
+from bot.channels.directline import BotDelivery, DirectLineService
 from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.http_errors import error_middleware
@@ -41,7 +41,9 @@ def create_echo_app() -> web.Application:
     bot = EchoBot()
     directline = DirectLineService(TokenSigner("", 1800), bot_id="echo-bot", bot_name="Echo")
 
-    async def run(raw: dict[str, Any]) -> None:
+    async def run(raw: dict[str, Any], deliver: BotDelivery) -> None:
+        # Stock: the adapter authenticates (anonymously) and replies over HTTP to the
+        # activity's serviceUrl, the Bot Connector endpoint; `deliver` goes unused.
         await adapter.process_activity("", Activity().deserialize(raw), bot.on_turn)
 
     directline.attach_bot(run)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.turns import ROOT, cpu_seconds, free_port, load, wait_until_healthy
+from bench.turns import ROOT, WARM_UP_CUSTOMERS, cpu_seconds, free_port, load, wait_until_healthy
 from tests.support.cosmos import TEST_KEY, cosmos_server
 
 # `python app.py` with a profiler the bench switches on and off by signal.
@@ -100,7 +100,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         profile = Path(args.keep) if args.keep else Path(tmp) / "app.prof"
         with profiled_app(args.target, Path(tmp), profile) as (url, pid):
-            asyncio.run(load(url, 4, 3))  # warm-up: imports, caches, connections
+            asyncio.run(load(url, 4, 3, WARM_UP_CUSTOMERS))  # warm-up: imports, connections
             os.kill(pid, signal.SIGUSR1)
             cpu_before = cpu_seconds(pid)
             seconds, latencies, errors = asyncio.run(load(url, args.conversations, args.turns))

@@ -2,8 +2,16 @@
 
 Each target runs as its own server process on loopback. N conversations run at once,
 each doing M turns: post a message, wait for the bot's answer on the conversation's
-WebSocket stream. Printed per target: turns/s, p50/p95/p99 latency, server CPU ms per
+WebSocket stream, post the next (a closed loop with no think time, so p50 is about
+N / throughput). Printed per target: turns/s, p50/p95/p99 latency, server CPU ms per
 turn; then the ratio of each target to the echo bot, all measured in this one run.
+
+Each conversation is a real customer of the retail dataset with a support conversation
+of its own: say hello and ask where an order is, verify by email, ask about their own
+orders by id (each a point read of the order store), policy questions, thanks. So a turn
+is the whole path (state read and write, the engine, a store read, the reply), and the
+texts differ between customers as real ones do (names, emails, order ids); the echo bot
+gets the same messages.
 
 Targets: `echo` (the stock echo bot), `sqlite` (Aftercare on the embedded store), `cosmos`
 (Aftercare on the local Cosmos DB protocol server, tests/support/cosmos.py, started for the
@@ -32,10 +40,46 @@ from pathlib import Path
 
 import aiohttp
 
+from dialogs.intents import mask
 from tests.support.cosmos import TEST_KEY, cosmos_server
 from tests.support.directline import start_conversation
 
 ROOT = Path(__file__).resolve().parents[1]
+# The warm-up talks as other customers than the measured run, so it warms no cache for it.
+WARM_UP_CUSTOMERS = 400
+DATASET = ROOT.parent / "shared" / "datasets" / "retail"
+
+# One customer's conversation; {first}, {email}, {order} and {other} are theirs.
+_CONVERSATION = (
+    "Hi, this is {first}. Where is my order?",
+    "{email}",
+    "{order}",
+    "What is your return policy?",
+    "Has {other} shipped yet?",
+    "How long does shipping take?",
+    "What did I buy in {order}?",
+    "How long do refunds take?",
+    "When will {other} arrive?",
+    "Thanks {first}, that's all",
+)
+
+
+def customer_scripts(conversations: int, turns: int, first: int = 0) -> list[list[str]]:
+    """A conversation of `turns` messages for each of `conversations` customers from the `first`."""
+    users = json.loads((DATASET / "users.json").read_text(encoding="utf-8"))
+    scripts = []
+    for index in range(conversations):
+        user = users[list(users)[(first + index) % len(users)]]
+        fields = {
+            "first": user["name"]["first_name"],
+            "email": user["email"],
+            "order": user["orders"][0],
+            "other": user["orders"][-1],
+        }
+        scripts.append([_CONVERSATION[n % len(_CONVERSATION)].format(**fields) for n in range(turns)])
+    return scripts
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -114,7 +158,7 @@ def serve_process(target: str, workdir: Path, store_env: dict[str, str]) -> Iter
 
 
 async def one_conversation(
-    session: aiohttp.ClientSession, url: str, turns: int, latencies: list[float]
+    session: aiohttp.ClientSession, url: str, script: list[str], latencies: list[float]
 ) -> int:
     conv = await start_conversation(session, url)
     errors = 0
@@ -132,9 +176,9 @@ async def one_conversation(
 
         reader = asyncio.create_task(read())
         try:
-            for n in range(turns):
+            for text in script:
                 started = time.perf_counter()
-                server_id, _ = await conv.send(f"where is my order, message {n}")
+                server_id, _ = await conv.send(text)
                 waiter = pending.setdefault(server_id, asyncio.get_running_loop().create_future())
                 try:
                     answered = await asyncio.wait_for(waiter, 30)
@@ -146,20 +190,23 @@ async def one_conversation(
     return errors
 
 
-async def load(url: str, conversations: int, turns: int) -> tuple[float, list[float], int]:
+async def load(url: str, conversations: int, turns: int, first: int = 0) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.perf_counter()
         errors = await asyncio.gather(
-            *(one_conversation(session, url, turns, latencies) for _ in range(conversations))
+            *(
+                one_conversation(session, url, script, latencies)
+                for script in customer_scripts(conversations, turns, first)
+            )
         )
         return time.perf_counter() - started, latencies, sum(errors)
 
 
 def run_target(target: str, conversations: int, turns: int, workdir: Path) -> Result:
     with serve(target, workdir) as (url, pid):
-        asyncio.run(load(url, 4, 3))  # warm-up: imports, caches, connections
+        asyncio.run(load(url, 4, 3, WARM_UP_CUSTOMERS))  # warm-up: imports, connections
         cpu_before = cpu_seconds(pid)
         seconds, latencies, errors = asyncio.run(load(url, conversations, turns))
         cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000
@@ -178,7 +225,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for target in args.targets.split(","):
             results.append(run_target(target, args.conversations, args.turns, Path(tmp)))
-    print(f"{args.conversations} concurrent conversations x {args.turns} turns, {os.cpu_count()} cores")
+    messages = [text for script in customer_scripts(args.conversations, args.turns) for text in script]
+    print(
+        f"{args.conversations} concurrent conversations x {args.turns} turns, {os.cpu_count()} cores; "
+        f"{len(set(messages))} distinct messages, {len({mask(t) for t in messages})} after masking ids"
+    )
     print(
         f"{'target':<10}{'turns/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'CPU ms/turn':>13}{'errors':>8}"
     )

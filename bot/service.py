@@ -12,11 +12,10 @@ from typing import Any
 from aiohttp import web
 from botbuilder.core import ConversationState
 from botbuilder.schema import Activity
-from botframework.connector.auth import BotFrameworkAuthentication, BotFrameworkAuthenticationFactory
 
 from bot.adapter import AftercareAdapter, bot_framework_authentication
 from bot.channels.connector import ConnectorEndpoint
-from bot.channels.directline import DirectLineService
+from bot.channels.directline import BotDelivery, DirectLineService, TurnRunner
 from bot.channels.http import MAX_BODY_BYTES, read_json_object
 from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
@@ -77,18 +76,13 @@ class MessagesEndpoint:
         return web.Response(status=201)
 
 
-def _local_channel_runner(app: web.Application, local_auth: BotFrameworkAuthentication) -> Any:
-    """Delivers Direct Line activities to the bot in-process.
+def _local_channel_runner(app: web.Application) -> TurnRunner:
+    """Runs the local Direct Line's turns in-process: the channel is part of this app, so
+    its activities need no JWT hop in and its replies no Bot Connector hop out
+    (`AftercareAdapter.process_local_activity` says what that saves)."""
 
-    The local channel is part of this app, so its activities need no JWT hop; the
-    replies still travel over HTTP to the Bot Connector endpoint, anonymously, since that
-    endpoint only accepts this machine.
-    """
-
-    async def run(raw: dict[str, Any]) -> None:
-        activity = Activity().deserialize(raw)
-        authenticated = await local_auth.authenticate_request(activity, "")
-        await app[ADAPTER].process_activity(authenticated, activity, app[BOT].on_turn)
+    async def run(raw: dict[str, Any], deliver: BotDelivery) -> None:
+        await app[ADAPTER].process_local_activity(Activity().deserialize(raw), app[BOT].on_turn, deliver)
 
     return run
 
@@ -149,7 +143,7 @@ async def _dialog_engine(
 ) -> DialogEngine:
     """The offline engine, and the GPT dialog in front of it when a chat model is configured."""
     if OFFLINE_RESOURCES not in app:
-        embeddings = LocalEmbeddings()
+        embeddings = LocalEmbeddings(threads=app[SETTINGS].embedding_thread_count)
         await asyncio.to_thread(embeddings.load)  # the model loads once, off the event loop
         app[OFFLINE_RESOURCES] = await OfflineResources.build(embeddings)
     offline = build_offline_engine(retail, app[OFFLINE_RESOURCES])
@@ -218,7 +212,7 @@ def create_app(settings: Settings, *, offline_resources: OfflineResources | None
         bot_name=BOT_NAME,
         public_url=settings.public_url,
     )
-    directline.attach_bot(_local_channel_runner(app, BotFrameworkAuthenticationFactory.create()))
+    directline.attach_bot(_local_channel_runner(app))
     webchat = WebChatPage(directline)
 
     app[SETTINGS] = settings

@@ -8,6 +8,7 @@ Nothing else in the code base reads the environment: providers receive a `Settin
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,13 @@ class Settings(BaseSettings):
     llm_breaker_cooldown_s: float = Field(30.0, alias="LLM_BREAKER_COOLDOWN_S", gt=0, le=3600)
     # Teams throttles a stream that updates more often than about once a second.
     stream_update_interval_s: float = Field(1.0, alias="STREAM_UPDATE_INTERVAL_S", ge=0, le=10)
+    # Threads of the local embedding model's forward pass; 0 = one core fewer than the
+    # machine has (at least one), so the event loop keeps a core while the model runs.
+    embedding_threads: int = Field(0, alias="EMBEDDING_THREADS", ge=0, le=256)
+
+    @property
+    def embedding_thread_count(self) -> int:
+        return self.embedding_threads or max(1, (os.cpu_count() or 1) - 1)
 
     @field_validator("log_level")
     @classmethod

@@ -90,7 +90,10 @@ class IntentClassifier:
         self._vectors = vectors
         centroids = np.stack([vectors[self._labels == name].mean(axis=0) for name in self.intents])
         self._centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
-        self._centroid_weights = [specs[name].centroid_weight for name in self.intents]
+        self._centroid_weights = np.array([specs[name].centroid_weight for name in self.intents])
+        # Examples are stored intent by intent, so each intent's best example is one
+        # `maximum.reduceat` over the similarities from these offsets.
+        self._starts = np.cumsum([0] + [len(specs[name].examples) for name in self.intents[:-1]])
         self._keywords = {
             name: [re.compile(rf"\b{re.escape(k)}", re.IGNORECASE) for k in spec.keywords]
             for name, spec in specs.items()
@@ -112,13 +115,12 @@ class IntentClassifier:
 
     def nearest(self, text: str, vector: Vectors) -> IntentGuess:
         """The best intent for a message already embedded as `vector`."""
-        similarities = self._vectors @ vector
-        central = self._centroids @ vector
+        nearest_example = np.maximum.reduceat(self._vectors @ vector, self._starts)
+        weights = self._centroid_weights
+        combined = weights * (self._centroids @ vector) + (1 - weights) * nearest_example
         scores: list[tuple[float, str]] = []
         for index, intent in enumerate(self.intents):
-            weight = self._centroid_weights[index]
-            score = weight * float(central[index])
-            score += (1 - weight) * float(similarities[self._labels == intent].max())
+            score = float(combined[index])
             if any(pattern.search(text) for pattern in self._keywords[intent]):
                 score += _KEYWORD_BONUS
             scores.append((score, intent))

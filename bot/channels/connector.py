@@ -8,11 +8,9 @@ so requests must come from this machine.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from bot.channels.directline import CHANNEL_ID, DirectLineService
+from bot.channels.directline import DirectLineService
 from bot.channels.http import is_loopback, read_json_object
 from bot.errors import BadRequest, Forbidden, NotFound
 
@@ -44,22 +42,5 @@ class ConnectorEndpoint:
         body = await read_json_object(request)
         if not isinstance(body.get("type"), str):
             raise BadRequest("the activity needs a 'type'")
-        activity = self._from_bot(body, conversation_id, reply_to_id or conversation.answering)
-        stored = await self._directline.conversations.append(conversation, activity)
+        stored = await self._directline.accept_from_bot(conversation, body, reply_to_id)
         return web.json_response({"id": stored["id"]}, status=200)
-
-    def _from_bot(
-        self, body: dict[str, Any], conversation_id: str, reply_to_id: str | None
-    ) -> dict[str, Any]:
-        activity = {k: v for k, v in body.items() if k not in {"id", "timestamp", "serviceUrl"}}
-        sender: dict[str, Any] = activity["from"] if isinstance(activity.get("from"), dict) else {}
-        activity["from"] = {
-            "id": sender.get("id") or self._directline.bot_id,
-            "name": sender.get("name") or self._directline.bot_name,
-            "role": "bot",
-        }
-        activity["conversation"] = {"id": conversation_id}
-        activity["channelId"] = CHANNEL_ID
-        if reply_to_id and not activity.get("replyToId"):
-            activity["replyToId"] = reply_to_id
-        return activity

@@ -25,8 +25,11 @@ from bot.store.base import StateStore
 
 log = logging.getLogger(__name__)
 
-# Hands an activity to the bot; resolves when the bot's turn is over.
-TurnRunner = Callable[[Activity], Awaitable[None]]
+# Takes one of the bot's activities into the conversation's log; answers its id.
+BotDelivery = Callable[[Activity], Awaitable[str]]
+# Hands an activity to the bot, with the way its replies may come back in-process (a bot
+# may also reply over HTTP, through the Bot Connector endpoint); resolves when the turn is over.
+TurnRunner = Callable[[Activity, BotDelivery], Awaitable[None]]
 
 CHANNEL_ID = "directline"
 CONVERSATION_IDLE_LIMIT_S = 24 * 3600
@@ -272,6 +275,28 @@ class DirectLineService:
         )
         return activity
 
+    async def accept_from_bot(
+        self, conversation: Conversation, body: dict[str, Any], reply_to_id: str | None = None
+    ) -> Activity:
+        """Stores one of the bot's activities in the log (and so pushes it to the client).
+
+        The one way in for the bot's replies, whether they come over HTTP through the Bot
+        Connector endpoint or in-process from this app's own adapter.
+        """
+        activity = {k: v for k, v in body.items() if k not in {"id", "timestamp", "serviceUrl"}}
+        sender: dict[str, Any] = activity["from"] if isinstance(activity.get("from"), dict) else {}
+        activity["from"] = {
+            "id": sender.get("id") or self.bot_id,
+            "name": sender.get("name") or self.bot_name,
+            "role": "bot",
+        }
+        activity["conversation"] = {"id": conversation.id}
+        activity["channelId"] = CHANNEL_ID
+        reply_to_id = reply_to_id or conversation.answering
+        if reply_to_id and not activity.get("replyToId"):
+            activity["replyToId"] = reply_to_id
+        return await self.conversations.append(conversation, activity)
+
     def _members_added(self, conversation: Conversation, service_url: str) -> Activity:
         bot = {"id": self.bot_id, "name": self.bot_name, "role": "bot"}
         user = {"id": conversation.user_id, "role": "user"}
@@ -297,8 +322,13 @@ class DirectLineService:
             return
         async with conversation.turn_lock:
             conversation.answering = activity.get("id") if activity.get("type") == "message" else None
+
+            async def deliver(reply: Activity) -> str:
+                stored = await self.accept_from_bot(conversation, reply)
+                return str(stored["id"])
+
             try:
-                await self._runner(activity)
+                await self._runner(activity, deliver)
             except Exception:
                 # The adapter's on_turn_error already answered the customer when it could.
                 log.exception("direct line turn failed (conversation=%s)", conversation.id)

@@ -66,7 +66,7 @@ async def base_url(store: SwitchableStore) -> AsyncIterator[str]:
     directline = DirectLineService(TokenSigner("", 1800), bot_id="bot", bot_name="Bot")
     directline.attach_store(store)
 
-    async def no_bot(activity: dict[str, Any]) -> None:
+    async def no_bot(activity: dict[str, Any], deliver: Any) -> None:
         return None
 
     directline.attach_bot(no_bot)
