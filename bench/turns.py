@@ -67,9 +67,10 @@ _CONVERSATION = (
 def customer_scripts(conversations: int, turns: int, first: int = 0) -> list[list[str]]:
     """A conversation of `turns` messages for each of `conversations` customers from the `first`."""
     users = json.loads((DATASET / "users.json").read_text(encoding="utf-8"))
+    customers = [user for user in users.values() if user["orders"]]
     scripts = []
     for index in range(conversations):
-        user = users[list(users)[(first + index) % len(users)]]
+        user = customers[(first + index) % len(customers)]
         fields = {
             "first": user["name"]["first_name"],
             "email": user["email"],

@@ -13,6 +13,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity, ActivityTypes, ResourceResponse
 from botframework.connector.auth import AuthenticationConstants, BotFrameworkAuthentication
 
+from bot.activity_json import activity_json
 from bot.errors import StoreUnavailable
 from bot.settings import Settings
 
@@ -110,7 +111,7 @@ class AftercareAdapter(CloudAdapter):
                 # Traces are for the Emulator; CloudAdapterBase drops them for every other channel.
                 responses.append(ResourceResponse(id=""))
             else:
-                responses.append(ResourceResponse(id=await deliver(activity.serialize())))
+                responses.append(ResourceResponse(id=await deliver(activity_json(activity))))
         return responses
 
     async def _apologise_for_turn_error(self, context: TurnContext, error: Exception) -> None:

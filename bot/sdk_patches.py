@@ -31,8 +31,8 @@ BotBuilder `CachedBotState.compute_hash`: JSON, with jsonpickle only for what JS
     state is loaded with one taken at `save_changes`; it is `str(jsonpickle.Pickler().flatten(state))`,
     which walks every value in Python with several type checks each: three times a turn,
     about 2 ms of CPU per turn for a conversation's state. Aftercare's state is plain JSON
-    (the storage refuses anything else), so `json.dumps` (C) of the same dict is an equally
-    exact change test at a fraction of the cost. State holding values JSON cannot write (objects
+    (the storage refuses anything else), so JSON text of the same dict (orjson, C) is an
+    equally exact change test at a fraction of the cost. State holding values JSON cannot write (objects
     kept by other BotBuilder components) still gets the jsonpickle form, so nothing compares
     differently from before except that the hash string itself is shorter.
 """
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,6 +50,8 @@ from msrest.exceptions import ClientRequestError, raise_with_traceback
 from msrest.universal_http import ClientRequest
 from msrest.universal_http.async_requests import AsyncBasicRequestsHTTPSender, AsyncRequestsClientResponse
 from msrest.universal_http.requests import ClientRetryPolicy
+
+from bot.store import jsondoc
 
 # Replies, typing indicators and token calls in flight at once; each waits on I/O.
 CONNECTOR_THREADS = 64
@@ -89,12 +90,10 @@ _jsonpickle_state_hash = CachedBotState.compute_hash
 
 
 def _json_state_hash(self: CachedBotState, obj: object) -> str:
-    """`CachedBotState.compute_hash` by `json.dumps` where the state is plain JSON."""
+    """`CachedBotState.compute_hash` as JSON text where the state is plain JSON."""
     try:
-        # check_circular off: JSON state has no cycles, and a cyclic object is no JSON
-        # (it ends in RecursionError, a ValueError here would be wrong, so both are caught).
-        return "json:" + json.dumps(obj, ensure_ascii=False, check_circular=False)
-    except (TypeError, ValueError, RecursionError):
+        return "json:" + jsondoc.dumps(obj)
+    except TypeError:  # not plain JSON (an object, a non-string key, a cycle): as before
         return "jsonpickle:" + _jsonpickle_state_hash(self, obj)
 
 

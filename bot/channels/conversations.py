@@ -28,6 +28,8 @@ Activity = dict[str, Any]
 # A subscriber that falls this far behind is dropped; its client reconnects from its
 # watermark and loses nothing (the log still has every activity).
 SUBSCRIBER_QUEUE_LIMIT = 1000
+# The index a live-only activity (a typing indicator) is queued with: it is not in the log.
+LIVE_ONLY = -2
 _APPEND_ATTEMPTS = 20
 # A slot the head counts but whose document is still missing this long after the head
 # moved belongs to an append that died between its two writes: it becomes a placeholder.
@@ -96,6 +98,10 @@ class Conversation:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self.subscriptions.discard(subscription)
+
+    def publish_live(self, activity: Activity) -> None:
+        """Pushes an activity to the open streams without logging it (see `LIVE_ONLY`)."""
+        self.publish(LIVE_ONLY, activity)
 
     def publish(self, index: int, activity: Activity) -> None:
         self.last_active = time.monotonic()

@@ -17,10 +17,18 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.channels.conversations import Activity, Conversation, ConversationRegistry, Subscription
+from bot.channels.conversations import (
+    LIVE_ONLY,
+    Activity,
+    Conversation,
+    ConversationRegistry,
+    Subscription,
+    utc_timestamp,
+)
 from bot.channels.http import bearer_credential, is_loopback, loopback_url, read_json_object
 from bot.channels.tokens import DirectLineGrant, TokenSigner
 from bot.errors import BadRequest, Forbidden, NotFound, StoreUnavailable, Unauthorized
+from bot.store import jsondoc
 from bot.store.base import StateStore
 
 log = logging.getLogger(__name__)
@@ -246,6 +254,10 @@ class DirectLineService:
                 if item is None or sub.overflowed:
                     break
                 index, activity = item
+                if index == LIVE_ONLY:
+                    if not await _send_frame(socket, [activity], last_sent):
+                        break
+                    continue
                 if index <= last_sent:
                     continue  # already sent in the backlog
                 if not await _send_frame(socket, [activity], index):
@@ -281,7 +293,10 @@ class DirectLineService:
         """Stores one of the bot's activities in the log (and so pushes it to the client).
 
         The one way in for the bot's replies, whether they come over HTTP through the Bot
-        Connector endpoint or in-process from this app's own adapter.
+        Connector endpoint or in-process from this app's own adapter. A typing indicator
+        is only pushed to the open streams, not logged: as in Azure's Direct Line, it is
+        not queued for polling clients or replayed on reconnect (a stale "typing..." would
+        mean nothing), so it takes no watermark and no store write.
         """
         activity = {k: v for k, v in body.items() if k not in {"id", "timestamp", "serviceUrl"}}
         sender: dict[str, Any] = activity["from"] if isinstance(activity.get("from"), dict) else {}
@@ -295,6 +310,11 @@ class DirectLineService:
         reply_to_id = reply_to_id or conversation.answering
         if reply_to_id and not activity.get("replyToId"):
             activity["replyToId"] = reply_to_id
+        if activity.get("type") == "typing":
+            activity["id"] = f"{conversation.id}|typing-{secrets.token_hex(6)}"
+            activity["timestamp"] = utc_timestamp()
+            conversation.publish_live(activity)
+            return activity
         return await self.conversations.append(conversation, activity)
 
     def _members_added(self, conversation: Conversation, service_url: str) -> Activity:
@@ -347,7 +367,7 @@ async def _send_frame(socket: web.WebSocketResponse, activities: list[Activity],
     network mid-send). That is the client's everyday behaviour, not an error: it resumes
     from its watermark when it reconnects, so nothing is lost."""
     try:
-        await socket.send_json({"activities": activities, "watermark": str(watermark)})
+        await socket.send_json({"activities": activities, "watermark": str(watermark)}, dumps=jsondoc.dumps)
     except ConnectionResetError:  # aiohttp's ClientConnectionResetError is one
         return False
     return True

@@ -121,7 +121,10 @@ class StateStore(Protocol):
     conversation was cleared by someone else mid-turn, and `BotFrameworkStorage` relies on it.
     """
 
-    async def read_state(self, key: str) -> Versioned | None: ...
+    async def read_state(self, key: str) -> Versioned | None:
+        """The document and its ETag, or None. The document is parsed afresh on every
+        read, so the caller owns it: changing it changes nothing stored or cached."""
+        ...
 
     async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str: ...
 

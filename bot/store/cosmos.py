@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import aiohttp
 
 from bot.errors import ConcurrencyConflict, StoreUnavailable
+from bot.store import jsondoc
 from bot.store.base import (
     Collection,
     JsonDict,
@@ -192,7 +192,7 @@ class CosmosStore:
         # A patch (not a replace) so the item's seq need not be read first; If-Match
         # makes it conditional exactly like a replace.
         cosmos_id = item_id(key)
-        operations = [{"op": "set", "path": "/body", "value": json.dumps(doc, ensure_ascii=False)}]
+        operations = [{"op": "set", "path": "/body", "value": jsondoc.dumps(doc)}]
         operations += [{"op": "set", "path": f"/{name}", "value": value} for name, value in extra.items()]
         with _translated(f"{collection.value} {key}"):
             try:
@@ -213,7 +213,7 @@ class CosmosStore:
         return {}
 
     def _record_item(self, collection: Collection, key: str, seq: int, doc: JsonDict) -> JsonDict:
-        body = json.dumps(doc, ensure_ascii=False)
+        body = jsondoc.dumps(doc)
         return {"id": item_id(key), "key": key, "seq": seq, "body": body, **self._derived(collection, doc)}
 
     async def _put(
@@ -229,7 +229,7 @@ class CosmosStore:
         item = await self._read(collection.value, item_id(key))
         if item is None:
             return None
-        return Versioned(json.loads(item["body"]), str(item["_etag"]))
+        return Versioned(jsondoc.loads(item["body"]), str(item["_etag"]))
 
     # -- records ---------------------------------------------------------------------------
 
@@ -351,7 +351,7 @@ class CosmosStore:
             ]
         rows.sort(key=lambda row: (row["seq"], row["key"]))
         for row in rows:
-            yield str(row["key"]), json.loads(row["body"])
+            yield str(row["key"]), jsondoc.loads(row["body"])
 
     async def has_data(self) -> bool:
         with _translated("the seed check"):

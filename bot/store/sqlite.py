@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import ConcurrencyConflict, StoreUnavailable
+from bot.store import jsondoc
 from bot.store.base import (
     Collection,
     JsonDict,
@@ -69,7 +69,7 @@ def _derived(collection: Collection, doc: JsonDict) -> dict[str, Any]:
 
 
 def _dumps(doc: JsonDict) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return jsondoc.dumps(doc)
 
 
 class SqliteStore:
@@ -114,7 +114,7 @@ class SqliteStore:
         if not rows:
             return None
         body, etag = rows[0]
-        return Versioned(json.loads(body), etag)
+        return Versioned(jsondoc.loads(body), etag)
 
     async def _put(self, collection: Collection, key: str, doc: JsonDict, etag: str | None) -> str:
         table = collection.value
@@ -203,7 +203,7 @@ class SqliteStore:
     async def iter_records(self, collection: Collection) -> AsyncIterator[tuple[str, JsonDict]]:
         rows = await self._query(f"SELECT id, body FROM {collection.value} ORDER BY seq, id")
         for key, body in rows:
-            yield str(key), json.loads(body)
+            yield str(key), jsondoc.loads(body)
 
     async def has_data(self) -> bool:
         return bool(await self._query("SELECT 1 FROM orders LIMIT 1"))
@@ -214,7 +214,7 @@ class SqliteStore:
         rows = await self._query("SELECT body, etag FROM state WHERE key = ?", (key,))
         if not rows:
             return None
-        return Versioned(json.loads(rows[0][0]), str(rows[0][1]))
+        return Versioned(jsondoc.loads(rows[0][0]), str(rows[0][1]))
 
     async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str:
         new_etag = _new_etag()

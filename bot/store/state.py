@@ -21,13 +21,12 @@ nothing from the store is ever unpickled.
 from __future__ import annotations
 
 import asyncio
-import copy
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from botbuilder.core import Storage
 
+from bot.store import jsondoc
 from bot.store.base import JsonDict, StateStore
 
 _E_TAG = "e_tag"
@@ -49,7 +48,7 @@ def _item_body(key: str, item: object) -> JsonDict:
     try:
         # Round-trip through JSON: proves the value is storable and drops any aliasing
         # with the caller's objects (MemoryStorage deep-copies for the same reason).
-        return dict(json.loads(json.dumps(body)))
+        return dict(jsondoc.copy(body))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"state item {key!r} holds a value that is not plain JSON: {exc}") from exc
 
@@ -69,7 +68,9 @@ class BotFrameworkStorage(Storage):
         result: dict[str, object] = {}
         for key, versioned in zip(unique, found, strict=True):
             if versioned is not None:
-                item = copy.deepcopy(versioned.doc)
+                # The store parses the document afresh on every read (the StateStore
+                # contract), so the caller may own it without a copy.
+                item = versioned.doc
                 item[_E_TAG] = versioned.etag
                 result[key] = item
         return result

@@ -30,10 +30,13 @@ async def next_frame(ws: aiohttp.ClientWebSocketResponse, within_s: float = 10.0
 
 
 async def frames_until(ws: aiohttp.ClientWebSocketResponse, count: int) -> list[dict[str, Any]]:
-    """Reads frames until `count` activities have arrived; returns the activities."""
+    """Reads frames until `count` logged activities have arrived; returns them (typing
+    indicators, which are live only and carry no watermark of their own, are skipped)."""
     activities: list[dict[str, Any]] = []
     while len(activities) < count:
         frame = await next_frame(ws)
+        if all(a["type"] == "typing" for a in frame["activities"]):
+            continue
         assert frame["watermark"] == frame["activities"][-1]["id"].rsplit("|", 1)[1].lstrip("0") or "0"
         activities.extend(frame["activities"])
     return activities
@@ -139,8 +142,36 @@ async def test_polling_mode_sees_the_same_conversation(http: aiohttp.ClientSessi
     for n in range(3):
         server_id, _ = await conv.send(f"poll {n}")
         await conv.poll_until(answers(server_id))
-    # The welcome, then per message: its echo, the typing indicator and the answer.
-    assert len(conv.seen_ids) == len(set(conv.seen_ids)) == 10
+    # The welcome, then per message its echo and the answer; typing indicators are not
+    # queued for polling clients (as in Azure's Direct Line).
+    assert len(conv.seen_ids) == len(set(conv.seen_ids)) == 7
+
+
+async def test_typing_indicator_is_live_only(http: aiohttp.ClientSession, base_url: str) -> None:
+    """Web Chat shows "typing..." while the bot works; a client that was not connected
+    then (polling, or reconnecting later) gets the answer without a stale indicator."""
+    conv = await start_conversation(http, base_url)
+    await conv.poll_until(is_welcome)
+    async with http.ws_connect(conv.stream_url) as ws:
+        watermark = (await next_frame(ws))["watermark"]
+        server_id, _ = await conv.send("hello")
+        live: list[dict[str, Any]] = []
+        while not any(a.get("replyToId") == server_id and a["type"] == "message" for a in live):
+            frame = await next_frame(ws)
+            live.extend(frame["activities"])
+            if frame["activities"][0]["type"] == "typing":
+                # It leaves the client's watermark where its last logged activity put it.
+                assert frame["watermark"] == watermark
+            watermark = frame["watermark"]
+    types = [a["type"] for a in live if a["id"] != server_id]
+    assert types == ["typing", "message"]
+    typing_indicator = live[[a["type"] for a in live].index("typing")]
+    assert typing_indicator["replyToId"] == server_id and typing_indicator["from"]["role"] == "bot"
+    logged = await conv.poll()
+    assert [a["id"] for a in logged] == [a["id"] for a in live if a["type"] == "message"]  # echo, answer
+    async with http.ws_connect(conv.stream_url.split("&")[0] + "&watermark=0") as ws:
+        replayed = await next_frame(ws)
+    assert [a["type"] for a in replayed["activities"]] == ["message", "message"]
 
 
 async def test_token_refresh_gives_a_working_token(http: aiohttp.ClientSession, base_url: str) -> None:

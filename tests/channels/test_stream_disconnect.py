@@ -26,7 +26,7 @@ class VanishedClient:
     def __init__(self) -> None:
         self.attempts = 0
 
-    async def send_json(self, data: Any) -> None:
+    async def send_json(self, data: Any, **options: Any) -> None:
         self.attempts += 1
         raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
 
