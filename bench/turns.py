@@ -91,6 +91,7 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     cpu_ms: float
+    client_cpu_ms: float
     errors: int
 
     @property
@@ -208,10 +209,12 @@ async def load(url: str, conversations: int, turns: int, first: int = 0) -> tupl
 def run_target(target: str, conversations: int, turns: int, workdir: Path) -> Result:
     with serve(target, workdir) as (url, pid):
         asyncio.run(load(url, 4, 3, WARM_UP_CUSTOMERS))  # warm-up: imports, connections
-        cpu_before = cpu_seconds(pid)
+        cpu_before, client_before = cpu_seconds(pid), time.process_time()
         seconds, latencies, errors = asyncio.run(load(url, conversations, turns))
         cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000
-    return Result(target, len(latencies), seconds, latencies, cpu_ms / max(1, len(latencies)), errors)
+        client_ms = (time.process_time() - client_before) * 1000
+    n = max(1, len(latencies))
+    return Result(target, len(latencies), seconds, latencies, cpu_ms / n, client_ms / n, errors)
 
 
 def main() -> None:
@@ -232,12 +235,13 @@ def main() -> None:
         f"{len(set(messages))} distinct messages, {len({mask(t) for t in messages})} after masking ids"
     )
     print(
-        f"{'target':<10}{'turns/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'CPU ms/turn':>13}{'errors':>8}"
+        f"{'target':<10}{'turns/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'CPU ms/turn':>13}"
+        f"{'client CPU':>12}{'errors':>8}"
     )
     for r in results:
         print(
             f"{r.target:<10}{r.turns_per_s:>9.1f}{r.percentile(0.5):>9.1f}{r.percentile(0.95):>9.1f}"
-            f"{r.percentile(0.99):>9.1f}{r.cpu_ms:>13.2f}{r.errors:>8}"
+            f"{r.percentile(0.99):>9.1f}{r.cpu_ms:>13.2f}{r.client_cpu_ms:>12.2f}{r.errors:>8}"
         )
     echo = next((r for r in results if r.target == "echo"), None)
     if echo:

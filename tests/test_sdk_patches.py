@@ -7,12 +7,15 @@ import asyncio
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from botbuilder.schema import Activity
+from botbuilder.core import ConversationState, MemoryStorage, TurnContext
+from botbuilder.core.adapters import TestAdapter
+from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import MicrosoftAppCredentials
 from msrest.exceptions import ClientRequestError
@@ -78,3 +81,51 @@ async def test_a_failed_request_still_raises_msrests_own_error() -> None:
     client.config.retry_policy.retries = 0
     with pytest.raises(ClientRequestError):
         await client.conversations.send_to_conversation("conv-1", Activity(type="message", text="hello"))
+
+
+class CountingStorage(MemoryStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    async def write(self, changes: dict[str, Any]) -> None:
+        self.writes += 1
+        await super().write(changes)
+
+
+def _turn_context() -> TurnContext:
+    activity = Activity(
+        type="message",
+        channel_id="directline",
+        conversation=ConversationAccount(id="conversation-1"),
+        from_property=ChannelAccount(id="customer"),
+        recipient=ChannelAccount(id="bot"),
+    )
+    return TurnContext(TestAdapter(), activity)
+
+
+@pytest.mark.parametrize("kind", ["plain JSON", "holding an object"])
+async def test_state_is_saved_exactly_when_a_turn_changed_it(kind: str) -> None:
+    """The patched change test writes a changed state and skips an unchanged one, for
+    plain JSON (the fast path) and for state JSON cannot hold (jsonpickle, as before)."""
+    apply_sdk_patches()
+    storage = CountingStorage()
+    state = ConversationState(storage)
+    context = _turn_context()
+    await state.load(context)
+    cached = state.get_cached_state(context).state
+    cached["dialog"] = {"turn": 1, "transcript": [{"role": "user", "text": "héllo"}]}
+    if kind == "holding an object":
+        cached["extra"] = SimpleNamespace(counter=1)
+    await state.save_changes(context)
+    assert storage.writes == 1
+    fast_path = state.get_cached_state(context).hash.startswith("json:")
+    assert fast_path == (kind == "plain JSON")
+    await state.save_changes(context)  # nothing changed since
+    assert storage.writes == 1
+    if kind == "holding an object":
+        cached["extra"].counter = 2  # a change deep inside the object is still seen
+    else:
+        cached["dialog"]["transcript"].append({"role": "bot", "text": "hi"})
+    await state.save_changes(context)
+    assert storage.writes == 2
