@@ -110,8 +110,16 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    """CPU time of the server process and every process under it (the embedding model
+    runs in a child process of the app), user + system."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0  # it ended between the listing and the read
+    total = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        total += sum(cpu_seconds(int(child)) for child in task.read_text().split())
+    return total
 
 
 def wait_until_healthy(process: subprocess.Popen[bytes], url: str, name: str) -> None:

@@ -57,6 +57,10 @@ class StoreUnavailable(AftercareError):
     """The order or state store cannot be reached right now; the turn may be retried."""
 
 
+class EmbeddingsUnavailable(AftercareError):
+    """The embedding model could not encode (its process died); the next call starts it again."""
+
+
 class ConcurrencyConflict(AftercareError):
     """A write lost an optimistic-concurrency race (stale ETag); re-read and retry."""
 

@@ -41,6 +41,7 @@ STORES = web.AppKey("stores", Stores)
 OFFLINE_RESOURCES = web.AppKey("offline_resources", OfflineResources)
 DIRECTLINE = web.AppKey("directline", DirectLineService)
 WEBCHAT = web.AppKey("webchat", WebChatPage)
+OWN_EMBEDDINGS = web.AppKey("own_embeddings", LocalEmbeddings)
 
 BOT_NAME = "Aftercare"
 SIGNING_KEY_DOC = "dl/signing-key"
@@ -134,6 +135,8 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
         finally:
             if model is not None:
                 await model.aclose()
+            if OWN_EMBEDDINGS in app:
+                await app[OWN_EMBEDDINGS].aclose()
     finally:
         await stores.aclose()
 
@@ -144,6 +147,7 @@ async def _dialog_engine(
     """The offline engine, and the GPT dialog in front of it when a chat model is configured."""
     if OFFLINE_RESOURCES not in app:
         embeddings = LocalEmbeddings(threads=app[SETTINGS].embedding_thread_count)
+        app[OWN_EMBEDDINGS] = embeddings  # built here, so closed here (its model process)
         await asyncio.to_thread(embeddings.load)  # the model loads once, off the event loop
         app[OFFLINE_RESOURCES] = await OfflineResources.build(embeddings)
     offline = build_offline_engine(retail, app[OFFLINE_RESOURCES])

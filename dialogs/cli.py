@@ -61,7 +61,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _embeddings() -> Embeddings:
     from bot.providers.embeddings import LocalEmbeddings
 
-    return LocalEmbeddings()
+    return LocalEmbeddings(isolated=False)  # one short-lived process: no model process to start
 
 
 def run_intents_command(args: argparse.Namespace, settings: Settings) -> int:

