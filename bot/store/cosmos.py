@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 import hashlib
 import re
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -42,6 +44,7 @@ from bot.store.base import (
 try:
     from azure.core import MatchConditions
     from azure.core.exceptions import AzureError
+    from azure.core.pipeline.transport import AioHttpTransport
     from azure.cosmos import PartitionKey, exceptions
     from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
 except ImportError as exc:
@@ -102,6 +105,15 @@ def _translated(what: str) -> Iterator[None]:
         raise StoreUnavailable(f"Cosmos DB is unreachable ({what}): {type(exc).__name__}") from exc
 
 
+def _env_proxies_for(endpoint: str) -> dict[str, str]:
+    """The proxy the HTTP(S)_PROXY / NO_PROXY variables name for `endpoint`, read once."""
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    if not host or urllib.request.proxy_bypass(host):
+        return {}
+    proxies = urllib.request.getproxies()
+    return {scheme: proxies[scheme] for scheme in ("http", "https") if scheme in proxies}
+
+
 class CosmosStore:
     """`OrderStore` and `StateStore` over one Cosmos DB database. Open with `CosmosStore.open`."""
 
@@ -138,6 +150,13 @@ class CosmosStore:
             connection_verify=verify_tls,
             retry_throttle_total=_THROTTLE_RETRIES,
             retry_throttle_backoff_max=_THROTTLE_MAX_WAIT_S,
+            # azure-core's default aiohttp session has trust_env on, and aiohttp then runs
+            # a ~/.netrc look-up and a proxy-variable look-up on a thread for every
+            # request: two thread hops per Cosmos DB operation, several per turn. Netrc
+            # credentials never apply (the SDK signs each request itself), and the proxy
+            # variables are read once here instead.
+            transport=AioHttpTransport(use_env_settings=False),
+            proxies=_env_proxies_for(endpoint),
         )
         try:
             with _translated("database set-up"):
