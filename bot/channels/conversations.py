@@ -1,15 +1,18 @@
 """The Direct Line conversation log: every activity of a conversation, in order, with watermarks.
 
 Both directions go through `ConversationRegistry.append`: the customer's activity when it
-is posted, and the bot's replies when they reach the Bot Connector endpoint. The log is
-kept in the state store (SQLite or Cosmos DB), written before an activity is
-acknowledged, so a restarted app, or another instance on the same store, carries on the
-same conversations from the same watermarks. Each process keeps a cache of the
-conversations it serves and pushes new activities to its WebSocket subscribers.
+is posted, and the bot's replies when they reach the channel. The log is kept in the
+state store (SQLite or Cosmos DB), written before an activity is acknowledged, so a
+restarted app, or another instance on the same store, carries on the same conversations
+from the same watermarks. Each process keeps a cache of the conversations it serves and
+pushes new activities to its WebSocket subscribers.
 
-Store layout: `dl/{id}` is the conversation's head (user id, activity count) and
-`dl/{id}/{index}` each activity. An append moves the head with its ETag first, so two
-instances appending at once get different indexes.
+Store layout: `dl/{id}` is the conversation's head (its user id), written once when it
+starts, and `dl/{id}/{index}` each activity. An append is one write: it creates the slot
+after the last activity this process knows. If a sibling instance created that slot
+first, the create fails, this process reads what it missed and takes the next one. So a
+slot is only ever created by an instance that has seen every slot before it: the log has
+no gaps, and readers find its end at the first missing slot.
 """
 
 from __future__ import annotations
@@ -31,15 +34,6 @@ SUBSCRIBER_QUEUE_LIMIT = 1000
 # The index a live-only activity (a typing indicator) is queued with: it is not in the log.
 LIVE_ONLY = -2
 _APPEND_ATTEMPTS = 20
-# A slot the head counts but whose document is still missing this long after the head
-# moved belongs to an append that died between its two writes: it becomes a placeholder.
-HOLE_GRACE_S = 5.0
-_NOT_CAUGHT_UP = "not-caught-up"
-
-
-def _hole_backoff_s(attempt: int) -> float:
-    # A sibling's two writes are normally milliseconds apart; about 1.5 s over all attempts.
-    return min(0.1, 0.002 * 2**attempt)
 
 
 def utc_timestamp() -> str:
@@ -74,12 +68,9 @@ class Conversation:
     # The customer activity whose turn is running; the bot's replies during it answer it.
     # (BotBuilder leaves replyToId empty on Direct Line, so the channel fills it in.)
     answering: str | None = None
-    head_etag: str | None = None
-    # Appends and refreshes of this process take turns, so a refresh never reads a slot
-    # between this process's own two writes.
+    # Appends and refreshes of this process take turns, so each activity is added to
+    # `activities` (and published) once.
     log_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # False while the head counts an activity a sibling has not written yet.
-    caught_up: bool = True
 
     @property
     def watermark(self) -> int:
@@ -132,9 +123,7 @@ class ConversationRegistry:
         if head is None:
             return None
         conversation = Conversation(conversation_id, str(head.doc["user_id"]))
-        conversation.caught_up = await self._load_activities(conversation, head.doc)
-        # Not caught up: an ETag no write can match, so the first append refreshes first.
-        conversation.head_etag = head.etag if conversation.caught_up else _NOT_CAUGHT_UP
+        await self._load_new(conversation)
         return self._cached.setdefault(conversation_id, conversation)
 
     async def open(self, conversation_id: str, user_id: str) -> tuple[Conversation, bool]:
@@ -142,31 +131,31 @@ class ConversationRegistry:
         existing = await self.get(conversation_id)
         if existing is not None:
             return existing, False
-        etag = await self._store.write_state(_head_key(conversation_id), {"user_id": user_id, "count": 0})
-        conversation = Conversation(conversation_id, user_id, head_etag=etag)
+        try:
+            await self._store.insert_state(_head_key(conversation_id), {"user_id": user_id})
+        except ConcurrencyConflict:
+            started = await self.get(conversation_id)  # a sibling started it a moment ago
+            if started is None:
+                raise
+            return started, False
+        conversation = Conversation(conversation_id, user_id)
         return self._cached.setdefault(conversation_id, conversation), True
 
     async def append(self, conversation: Conversation, activity: Activity) -> Activity:
         """Stores the activity with a server-set id and timestamp, then pushes it to subscribers."""
         async with conversation.log_lock:
-            for attempt in range(_APPEND_ATTEMPTS):
+            timestamp = activity.get("timestamp") or utc_timestamp()
+            for _ in range(_APPEND_ATTEMPTS):
                 index = len(conversation.activities)
-                head = {"user_id": conversation.user_id, "count": index + 1, "moved_at": time.time()}
+                stored = {**activity, "id": f"{conversation.id}|{index:07d}", "timestamp": timestamp}
                 try:
-                    conversation.head_etag = await self._store.write_state(
-                        _head_key(conversation.id), head, etag=conversation.head_etag
-                    )
+                    await self._store.insert_state(_activity_key(conversation.id, index), stored)
                     break
                 except ConcurrencyConflict:
-                    # A sibling appended: take the next index. If its activity is not
-                    # written yet, wait for it rather than take its slot.
-                    await self._refresh_locked(conversation)
-                    await asyncio.sleep(0 if conversation.caught_up else _hole_backoff_s(attempt))
+                    # A sibling appended there first: publish what it wrote, take the next slot.
+                    self._publish(conversation, await self._load_new(conversation))
             else:
                 raise ConcurrencyConflict(f"could not append to conversation {conversation.id}")
-            stored = {**activity, "id": f"{conversation.id}|{index:07d}"}
-            stored.setdefault("timestamp", utc_timestamp())
-            await self._store.write_state(_activity_key(conversation.id, index), stored)
             conversation.activities.append(stored)
             conversation.publish(index, stored)
             return stored
@@ -174,40 +163,25 @@ class ConversationRegistry:
     async def refresh(self, conversation: Conversation) -> list[tuple[int, Activity]]:
         """Picks up activities other instances appended; returns (and publishes) them."""
         async with conversation.log_lock:
-            return await self._refresh_locked(conversation)
+            fresh = await self._load_new(conversation)
+            self._publish(conversation, fresh)
+            return fresh
 
-    async def _refresh_locked(self, conversation: Conversation) -> list[tuple[int, Activity]]:
-        head = await self._store.read_state(_head_key(conversation.id))
-        if head is None:
-            return []
-        before = len(conversation.activities)
-        # The head's ETag is adopted only with every activity it counts: an append then
-        # takes index = activities loaded, and must not claim a slot a sibling has
-        # counted but not written yet (its activity would be overwritten, its id reused).
-        conversation.caught_up = await self._load_activities(conversation, head.doc)
-        if conversation.caught_up:
-            conversation.head_etag = head.etag
-        fresh = list(enumerate(conversation.activities))[before:]
+    async def _load_new(self, conversation: Conversation) -> list[tuple[int, Activity]]:
+        """Reads the slots after the last known activity up to the first missing one."""
+        fresh: list[tuple[int, Activity]] = []
+        while True:
+            index = len(conversation.activities)
+            item = await self._store.read_state(_activity_key(conversation.id, index))
+            if item is None:
+                return fresh
+            conversation.activities.append(item.doc)
+            fresh.append((index, item.doc))
+
+    @staticmethod
+    def _publish(conversation: Conversation, fresh: list[tuple[int, Activity]]) -> None:
         for index, activity in fresh:
             conversation.publish(index, activity)
-        return fresh
-
-    async def _load_activities(self, conversation: Conversation, head: dict[str, Any]) -> bool:
-        """Loads the activities the head counts; False when a sibling is still writing one."""
-        for index in range(len(conversation.activities), int(head["count"])):
-            key = _activity_key(conversation.id, index)
-            item = await self._store.read_state(key)
-            if item is not None:
-                conversation.activities.append(item.doc)
-                continue
-            if time.time() - float(head.get("moved_at", 0)) < HOLE_GRACE_S:
-                return False  # a sibling is between its two writes; the next refresh gets it
-            # The append died between its writes, so it was never acknowledged. Fill the
-            # slot for every instance, so the log can move on.
-            placeholder = {"type": "placeholder", "id": f"{conversation.id}|{index:07d}"}
-            await self._store.write_state(key, placeholder)
-            conversation.activities.append(placeholder)
-        return True
 
     def sweep(self) -> int:
         """Forgets (from memory only) conversations idle for longer than the limit."""

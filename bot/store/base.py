@@ -128,6 +128,11 @@ class StateStore(Protocol):
 
     async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str: ...
 
+    async def insert_state(self, key: str, doc: JsonDict) -> str:
+        """Creates the document and returns its ETag; `ConcurrencyConflict` when the key
+        already holds one (someone else created it first), and then nothing is written."""
+        ...
+
     async def delete_state(self, key: str) -> None:
         """Removes the document; a missing key is not an error."""
         ...

@@ -407,6 +407,15 @@ class CosmosStore:
                     raise ConcurrencyConflict(f"Etag conflict: precondition is not met for {what}") from exc
         return str(result["_etag"])
 
+    async def insert_state(self, key: str, doc: JsonDict) -> str:
+        item: JsonDict = {"id": item_id(key), "key": key, "state": doc}
+        with _translated(f"state {key!r}"):
+            try:
+                result = await self._containers["state"].create_item(item)
+            except exceptions.CosmosResourceExistsError as exc:
+                raise ConcurrencyConflict(f"state {key!r} already exists") from exc
+        return str(result["_etag"])
+
     async def delete_state(self, key: str) -> None:
         await self._delete("state", item_id(key))
 

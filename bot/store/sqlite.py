@@ -237,6 +237,16 @@ class SqliteStore:
             raise ConcurrencyConflict(f"Etag conflict: precondition is not met for state {key!r}")
         return new_etag
 
+    async def insert_state(self, key: str, doc: JsonDict) -> str:
+        new_etag = _new_etag()
+        cursor = await self._execute(
+            "INSERT INTO state (key, body, etag) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, _dumps(doc), new_etag),
+        )
+        if cursor.rowcount != 1:
+            raise ConcurrencyConflict(f"state {key!r} already exists")
+        return new_etag
+
     async def delete_state(self, key: str) -> None:
         await self._execute("DELETE FROM state WHERE key = ?", (key,))
 

@@ -79,78 +79,74 @@ async def test_unknown_conversation_is_none(store: SqliteStore) -> None:
     assert await ConversationRegistry(store, idle_limit_s=60).get("nope") is None
 
 
-async def test_an_append_that_died_between_its_writes_leaves_a_placeholder_not_a_stall(
+async def test_a_conversation_started_with_no_activity_yet_appends_from_the_start(
     store: SqliteStore,
 ) -> None:
-    import time
-
-    # The head counts one activity whose document was never written (the process died).
-    await store.write_state("dl/conv-4", {"user_id": "dl_user", "count": 1, "moved_at": time.time()})
-    recent = await ConversationRegistry(store, idle_limit_s=60).get("conv-4")
-    assert recent is not None and recent.activities == []  # maybe a sibling mid-append: wait
-    await store.write_state("dl/conv-4", {"user_id": "dl_user", "count": 1, "moved_at": time.time() - 60})
-    registry = ConversationRegistry(store, idle_limit_s=60)
+    await ConversationRegistry(store, idle_limit_s=60).open("conv-4", "dl_user")
+    registry = ConversationRegistry(store, idle_limit_s=60)  # e.g. restarted before the welcome
     conversation = await registry.get("conv-4")
-    assert conversation is not None
-    assert [a["type"] for a in conversation.activities] == ["placeholder"]
-    stored = await registry.append(conversation, {"type": "message", "text": "the log moves on"})
-    assert stored["id"] == "conv-4|0000001"
+    assert conversation is not None and conversation.activities == []
+    stored = await registry.append(conversation, {"type": "message", "text": "hello"})
+    assert stored["id"] == "conv-4|0000000"
 
 
 class PausedActivityWrite:
-    """A store whose first activity write waits until released: an instance caught
-    between moving the head and writing the activity it counted."""
+    """A store whose first activity insert waits until released: an instance that decided
+    on its slot while a sibling took the same one."""
 
     def __init__(self, inner: SqliteStore) -> None:
         self._inner = inner
         self.paused = asyncio.Event()
         self.release = asyncio.Event()
+        self.conflicted = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str:
+    async def insert_state(self, key: str, doc: JsonDict) -> str:
         if key.count("/") == 2 and not self.paused.is_set():  # dl/{conversation}/{index}
             self.paused.set()
             await self.release.wait()
-        return await self._inner.write_state(key, doc, etag=etag)
-
-
-class NotesConflicts:
-    def __init__(self, inner: SqliteStore) -> None:
-        self._inner = inner
-        self.conflicted = asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str:
         try:
-            return await self._inner.write_state(key, doc, etag=etag)
+            return await self._inner.insert_state(key, doc)
         except ConcurrencyConflict:
-            self.conflicted.set()
+            self.conflicted = True
             raise
 
 
-async def test_an_append_never_takes_the_slot_a_sibling_is_still_writing(store: SqliteStore) -> None:
-    slow, watched = PausedActivityWrite(store), NotesConflicts(store)
+async def test_an_append_never_overwrites_the_slot_a_sibling_took(store: SqliteStore) -> None:
+    slow = PausedActivityWrite(store)
     a = ConversationRegistry(slow, idle_limit_s=60)
-    b = ConversationRegistry(watched, idle_limit_s=60)
+    b = ConversationRegistry(store, idle_limit_s=60)
     conv_a, _ = await a.open("conv-5", "dl_user")
+    subscription = conv_a.subscribe()
     conv_b = await b.get("conv-5")
     assert conv_b is not None
 
     first = asyncio.create_task(a.append(conv_a, {"type": "message", "text": "to instance a"}))
-    await asyncio.wait_for(slow.paused.wait(), 5)  # a has counted slot 0, not written it
-    second = asyncio.create_task(b.append(conv_b, {"type": "message", "text": "to instance b"}))
-    await asyncio.wait_for(watched.conflicted.wait(), 5)  # b has met a's head
+    await asyncio.wait_for(slow.paused.wait(), 5)  # a is about to create slot 0
+    stored_b = await b.append(conv_b, {"type": "message", "text": "to instance b"})  # b takes it
     slow.release.set()
-    stored_a, stored_b = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    stored_a = await asyncio.wait_for(first, 10)
 
-    assert stored_a["id"] != stored_b["id"]
+    assert slow.conflicted
+    assert (stored_b["id"], stored_a["id"]) == ("conv-5|0000000", "conv-5|0000001")
     again = await ConversationRegistry(store, idle_limit_s=60).get("conv-5")
     assert again is not None
     assert [(x["id"], x["text"]) for x in again.activities] == [
-        ("conv-5|0000000", "to instance a"),
-        ("conv-5|0000001", "to instance b"),
+        ("conv-5|0000000", "to instance b"),
+        ("conv-5|0000001", "to instance a"),
     ]
+    # a's customers saw b's activity too, before a's own, each once.
+    pushed = [subscription.queue.get_nowait() for _ in range(subscription.queue.qsize())]
+    assert [(index, item["text"]) for index, item in pushed] == [(0, "to instance b"), (1, "to instance a")]  # type: ignore[index]
+
+
+async def test_two_registries_opening_one_conversation_at_once_share_it(store: SqliteStore) -> None:
+    a = ConversationRegistry(store, idle_limit_s=60)
+    b = ConversationRegistry(store, idle_limit_s=60)
+    (conv_a, created_a), (conv_b, created_b) = await asyncio.gather(
+        a.open("conv-6", "dl_user"), b.open("conv-6", "dl_user")
+    )
+    assert sorted([created_a, created_b]) == [False, True]
+    assert conv_a.user_id == conv_b.user_id == "dl_user"

@@ -43,6 +43,10 @@ class SwitchableStore:
         self._check()
         return await self._inner.write_state(key, doc, etag=etag)
 
+    async def insert_state(self, key: str, doc: JsonDict) -> str:
+        self._check()
+        return await self._inner.insert_state(key, doc)
+
     async def delete_state(self, key: str) -> None:
         self._check()
         await self._inner.delete_state(key)

@@ -160,6 +160,19 @@ async def test_state_conditional_write_to_an_empty_key_creates_it(store: AnyStor
     assert read is not None and read.doc == {"turns": 1}
 
 
+async def test_state_insert_creates_once_and_refuses_a_second_time(store: AnyStore) -> None:
+    """Two instances creating one Direct Line slot at once: one wins, the other learns it."""
+    results = await asyncio.gather(
+        store.insert_state("dl/c/0000000", {"text": "a"}),
+        store.insert_state("dl/c/0000000", {"text": "b"}),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["ConcurrencyConflict", "str"]
+    winner = "a" if isinstance(results[0], str) else "b"
+    stored = await store.read_state("dl/c/0000000")
+    assert stored is not None and stored.doc == {"text": winner} and stored.etag in results
+
+
 async def test_long_state_keys_stay_distinct(store: AnyStore) -> None:
     base = "webchat/conversations/" + "x" * 300
     await store.write_state(base + "/a", {"which": "a"})
