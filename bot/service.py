@@ -215,6 +215,7 @@ def create_app(settings: Settings, *, offline_resources: OfflineResources | None
         bot_id=settings.app_id or "aftercare-bot",
         bot_name=BOT_NAME,
         public_url=settings.public_url,
+        replay_after_s=settings.direct_line_replay_after_s,
     )
     directline.attach_bot(_local_channel_runner(app))
     webchat = WebChatPage(directline)

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # The local Direct Line channel service.
     direct_line_secret: str = Field("", alias="DIRECT_LINE_SECRET")
     direct_line_token_ttl_s: int = Field(1800, alias="DIRECT_LINE_TOKEN_TTL_S", ge=60, le=86400)
+    # A customer message acknowledged this long ago with no answer and no turn running for
+    # it here lost its turn (its instance died): it is answered then. Longer than any turn
+    # (LLM_TURN_DEADLINE_S), so a sibling instance still working on it is never doubled.
+    direct_line_replay_after_s: float = Field(30.0, alias="DIRECT_LINE_REPLAY_AFTER_S", ge=1, le=3600)
 
     # Order store.
     store: StoreKind = Field(StoreKind.SQLITE, alias="STORE")

@@ -23,6 +23,11 @@ WELCOME = (
 
 # The property of conversation state that holds the dialog's record of the conversation.
 DIALOG_PROPERTY = "dialog"
+# The property holding the id of the last activity whose turn was saved.
+LAST_ACTIVITY_PROPERTY = "last_activity_id"
+INTERRUPTED = (
+    "Sorry, I was interrupted before I could answer that. Could you tell me once more what you need?"
+)
 # A turn that loses an ETag race is recomputed on the fresh state this many times.
 CONFLICT_RETRIES = 2
 NEW_CONVERSATION_ETAG = "new-conversation"
@@ -71,6 +76,12 @@ class SupportBot(ActivityHandler):
             await turn_context.send_activity(typing())
         for attempt in range(CONFLICT_RETRIES + 1):
             cached = await self._read_state(turn_context, fresh=attempt > 0)
+            if activity.id and cached.get(LAST_ACTIVITY_PROPERTY) == activity.id:
+                # This message's turn was saved but its answer never went out (the process
+                # stopped in between) and the channel runs it again: doing it twice could
+                # repeat what it did, so the customer is asked instead.
+                await turn_context.send_activity(MessageFactory.text(INTERRUPTED, speak=INTERRUPTED))
+                return
             state = DialogState.model_validate(cached.get(DIALOG_PROPERTY) or {})
             if isinstance(self.engine, GptDialog) and attempt == 0 and (teams or spoken):
                 sink = teams.on_text if teams else spoken.on_text  # type: ignore[union-attr]
@@ -78,6 +89,7 @@ class SupportBot(ActivityHandler):
             else:
                 replies = await self.engine.respond(text, value, state, channel)
             cached[DIALOG_PROPERTY] = state.model_dump(mode="json")
+            cached[LAST_ACTIVITY_PROPERTY] = activity.id
             try:
                 await self._conversation_state.save_changes(turn_context)
                 break

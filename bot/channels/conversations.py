@@ -40,6 +40,11 @@ def utc_timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _role(activity: Activity) -> str | None:
+    sender = activity.get("from")
+    return sender.get("role") if isinstance(sender, dict) else None
+
+
 def _head_key(conversation_id: str) -> str:
     return f"dl/{conversation_id}"
 
@@ -71,6 +76,10 @@ class Conversation:
     # Appends and refreshes of this process take turns, so each activity is added to
     # `activities` (and published) once.
     log_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Customer activities whose turn this process has scheduled and not finished, and
+    # those it has already answered again after their first turn was lost.
+    queued: set[str] = field(default_factory=set)
+    replayed: set[str] = field(default_factory=set)
 
     @property
     def watermark(self) -> int:
@@ -81,6 +90,19 @@ class Conversation:
         """Activities after `watermark` (all of them for None), and the new watermark."""
         start = 0 if watermark is None else watermark + 1
         return self.activities[start:], self.watermark
+
+    def unanswered(self) -> list[Activity]:
+        """The customer's latest messages that no reply answers (oldest first): those
+        after the last message the bot answered."""
+        answered = {a.get("replyToId") for a in self.activities if _role(a) == "bot"}
+        trailing: list[Activity] = []
+        for activity in reversed(self.activities):
+            if activity.get("type") != "message" or _role(activity) != "user":
+                continue
+            if activity.get("id") in answered:
+                break
+            trailing.append(activity)
+        return trailing[::-1]
 
     def subscribe(self) -> Subscription:
         subscription = Subscription()

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -49,8 +51,17 @@ _ACCEPTED_ACTIVITY_TYPES = {"message", "event", "typing", "invoke", "conversatio
 class DirectLineService:
     """Conversations, tokens and the routes of the local Direct Line channel."""
 
-    def __init__(self, signer: TokenSigner, *, bot_id: str, bot_name: str, public_url: str = "") -> None:
+    def __init__(
+        self,
+        signer: TokenSigner,
+        *,
+        bot_id: str,
+        bot_name: str,
+        public_url: str = "",
+        replay_after_s: float = 30.0,
+    ) -> None:
         self.signer = signer
+        self._replay_after_s = replay_after_s
         self._conversations: ConversationRegistry | None = None
         self.bot_id = bot_id
         self.bot_name = bot_name
@@ -98,7 +109,31 @@ class DirectLineService:
         conversation = await self.conversations.get(conversation_id)
         if conversation is None:
             raise NotFound("no such conversation (it may have ended)")
+        self._answer_lost_turns(conversation)
         return conversation
+
+    def _answer_lost_turns(self, conversation: Conversation) -> None:
+        """Runs the turns of acknowledged customer messages that never got an answer.
+
+        The message is in the log (it was acknowledged) but the process running its turn
+        died first, e.g. killed in a deploy. It is answered once it is older than any turn
+        can take, unless this process has its turn queued: a sibling instance still
+        working on it has finished by then, so nothing is answered twice.
+        """
+        now = time.time()
+        for activity in conversation.unanswered():
+            activity_id = str(activity.get("id"))
+            if activity_id in conversation.queued or activity_id in conversation.replayed:
+                continue
+            if now - _posted_at(activity) < self._replay_after_s:
+                continue
+            conversation.replayed.add(activity_id)
+            log.warning(
+                "answering message %s of conversation %s again: its turn was lost (an instance stopped)",
+                activity_id,
+                conversation.id,
+            )
+            self._schedule_turn(conversation, activity)
 
     def _stream_url(
         self, request: web.Request, conversation_id: str, token: str, watermark: str | None
@@ -194,6 +229,7 @@ class DirectLineService:
         self._grant_for(request, conversation_id)
         conversation = await self._conversation(conversation_id)
         await self.conversations.refresh(conversation)
+        self._answer_lost_turns(conversation)
         activities, watermark = conversation.since(_parse_watermark(request.query.get("watermark")))
         return web.json_response({"activities": activities, "watermark": str(watermark)})
 
@@ -246,6 +282,7 @@ class DirectLineService:
                     # conversation); the refresh publishes those to this queue.
                     try:
                         await self.conversations.refresh(conversation)
+                        self._answer_lost_turns(conversation)
                     except StoreUnavailable as exc:
                         # The socket stays open through a store outage: the next poll
                         # catches up, and the client loses nothing by waiting.
@@ -332,6 +369,7 @@ class DirectLineService:
         }
 
     def _schedule_turn(self, conversation: Conversation, activity: Activity) -> None:
+        conversation.queued.add(str(activity.get("id")))
         task = asyncio.get_running_loop().create_task(self._run_turn(conversation, activity))
         self._turns.add(task)
         task.add_done_callback(self._turns.discard)
@@ -354,6 +392,7 @@ class DirectLineService:
                 log.exception("direct line turn failed (conversation=%s)", conversation.id)
             finally:
                 conversation.answering = None
+                conversation.queued.discard(str(activity.get("id")))
 
     async def aclose(self) -> None:
         for task in list(self._turns):
@@ -371,6 +410,14 @@ async def _send_frame(socket: web.WebSocketResponse, activities: list[Activity],
     except ConnectionResetError:  # aiohttp's ClientConnectionResetError is one
         return False
     return True
+
+
+def _posted_at(activity: Activity) -> float:
+    """When the channel stored the activity (its server-set timestamp), as a Unix time."""
+    try:
+        return datetime.fromisoformat(str(activity.get("timestamp"))).timestamp()
+    except ValueError:
+        return time.time()  # no usable timestamp: treat it as just posted
 
 
 def _bound_user_id(body: dict[str, Any]) -> str | None:
