@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import multiprocessing
+import os
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -131,7 +133,7 @@ class LocalEmbeddings:
             1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_model_process_start,
-            initargs=(str(model_dir), self._threads),
+            initargs=(str(model_dir), self._threads, os.getpid()),
         )
         try:
             process.submit(_model_process_encode, ["ready?"], 1).result()  # the model loads now
@@ -254,8 +256,18 @@ class _ModelProcess:
     model: SentenceTransformer | None = None
 
 
-def _model_process_start(model_dir: str, threads: int) -> None:
+def _model_process_start(model_dir: str, threads: int, parent_pid: int) -> None:
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     _ModelProcess.model = _load_sentence_transformer(Path(model_dir), threads)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Ends the model process when the app is gone. A graceful stop shuts the pool down,
+    but a killed app (SIGKILL, out of memory) cannot, and the pool's pipes do not tell
+    the worker: without this it would live on, holding the model's memory."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _model_process_encode(texts: list[str], batch_size: int) -> Vectors:

@@ -60,6 +60,14 @@ class AppProcess:
         assert self._process is not None
         return self._process.pid
 
+    def child_pids(self) -> list[int]:
+        """The processes the app started (its embedding model's, multiprocessing's tracker)."""
+        return [
+            int(pid)
+            for children in Path(f"/proc/{self.pid}/task").glob("*/children")
+            for pid in children.read_text().split()
+        ]
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None

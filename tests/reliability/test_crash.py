@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -33,6 +34,14 @@ ORDER = "#W6207110"  # Evelyn Ito's only pending order (the cancel conversation 
 REPLAY_AFTER_S = "2"
 # Two start-ups (about 20 s each) plus the burst and the checks.
 pytestmark = pytest.mark.timeout(180)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @dataclass
@@ -82,9 +91,18 @@ async def test_a_killed_app_restarts_with_every_acknowledged_message_and_the_pen
         async with asyncio.timeout(60):
             for _ in range(KILL_AFTER_ACKS):
                 await acked.get()
+        model_processes = first.child_pids()
+        assert model_processes, "the app runs its embedding model in a process of its own"
         await first.kill()
         async with asyncio.timeout(30):
             await asyncio.gather(*senders)
+
+        # A killed app cannot stop its model process; the process notices and ends itself.
+        async with asyncio.timeout(10):
+            while True:
+                if not any(_alive(pid) for pid in model_processes):
+                    break
+                await asyncio.sleep(0.2)
 
         second = await apps.start(sqlite_env, port=first.port, name="after-restart")
         lost: list[str] = []
