@@ -46,6 +46,14 @@ async def sibling_store(app_settings: Settings) -> AsyncIterator[SqliteStore]:
     await store.aclose()
 
 
+@pytest.fixture
+async def conv(http: aiohttp.ClientSession, served: str) -> DirectLineConversation:
+    """A customer's conversation, welcomed by the app under test."""
+    started = await start_conversation(http, served)
+    await started.poll_until(lambda a: a.get("text") == WELCOME)
+    return started
+
+
 async def acknowledged_by_a_dead_instance(
     store: SqliteStore, conv: DirectLineConversation, text: str, *, age_s: float
 ) -> str:
@@ -78,11 +86,7 @@ async def answers_to(conv: DirectLineConversation, activity_id: str) -> list[dic
     ]
 
 
-async def test_a_lost_turn_is_answered_once(
-    http: aiohttp.ClientSession, served: str, sibling_store: SqliteStore
-) -> None:
-    conv = await start_conversation(http, served)
-    await conv.poll_until(lambda a: a.get("text") == WELCOME)
+async def test_a_lost_turn_is_answered_once(conv: DirectLineConversation, sibling_store: SqliteStore) -> None:
     lost = await acknowledged_by_a_dead_instance(sibling_store, conv, "where is my order?", age_s=5)
 
     await conv.poll_until(lambda a: a.get("replyToId") == lost and a["type"] == "message")
@@ -92,10 +96,8 @@ async def test_a_lost_turn_is_answered_once(
 
 
 async def test_a_message_just_acknowledged_elsewhere_is_left_to_its_instance(
-    http: aiohttp.ClientSession, served: str, sibling_store: SqliteStore
+    conv: DirectLineConversation, sibling_store: SqliteStore
 ) -> None:
-    conv = await start_conversation(http, served)
-    await conv.poll_until(lambda a: a.get("text") == WELCOME)
     fresh = await acknowledged_by_a_dead_instance(sibling_store, conv, "where is my order?", age_s=0)
     await asyncio.sleep(REPLAY_AFTER_S / 3)
     assert await answers_to(conv, fresh) == []  # its own instance may still be answering it
@@ -104,12 +106,10 @@ async def test_a_message_just_acknowledged_elsewhere_is_left_to_its_instance(
 
 
 async def test_a_turn_saved_but_never_answered_is_not_run_twice(
-    http: aiohttp.ClientSession, served: str, sibling_store: SqliteStore
+    conv: DirectLineConversation, sibling_store: SqliteStore
 ) -> None:
     """The dead instance had saved the turn's state (so its effects happened) but not sent
     the answer: running it again could repeat an action, so the customer is asked instead."""
-    conv = await start_conversation(http, served)
-    await conv.poll_until(lambda a: a.get("text") == WELCOME)
     lost = await acknowledged_by_a_dead_instance(sibling_store, conv, "yes", age_s=5)
     key = conversation_state_key(conv.conversation_id)
     stored = await sibling_store.read_state(key)
