@@ -17,12 +17,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 def test_defaults_are_the_embedded_local_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
-    for name in ("HOST", "PORT", "STORE", "MicrosoftAppId"):
+    for name in (
+        "HOST",
+        "PORT",
+        "STORE",
+        "MicrosoftAppId",
+        "EMBEDDING_THREADS",
+        "DIRECT_LINE_REPLAY_AFTER_S",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert (settings.host, settings.port) == ("127.0.0.1", 3978)
     assert settings.store == StoreKind.SQLITE
     assert settings.anonymous
+    # Lost turns wait out any model turn; the model leaves the event loop a core.
+    assert settings.direct_line_replay_after_s > settings.llm_turn_deadline_s
+    assert settings.embedding_thread_count == max(1, (os.cpu_count() or 1) - 1)
 
 
 def test_bot_framework_names_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,6 +51,8 @@ def test_bot_framework_names_are_read_from_the_environment(monkeypatch: pytest.M
         ("STORE", "mongodb"),
         ("LOG_LEVEL", "LOUD"),
         ("COSMOS_ENDPOINT", "x"),
+        ("DIRECT_LINE_REPLAY_AFTER_S", "0"),
+        ("EMBEDDING_THREADS", "-1"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

@@ -118,7 +118,9 @@ class DirectLineService:
         The message is in the log (it was acknowledged) but the process running its turn
         died first, e.g. killed in a deploy. It is answered once it is older than any turn
         can take, unless this process has its turn queued: a sibling instance still
-        working on it has finished by then, so nothing is answered twice.
+        working on it has finished by then, so nothing is answered twice. (Every message
+        the bot runs gets a reply that names it; a future relay to a human agent, which
+        answers nothing itself, must mark the messages it relays the same way.)
         """
         now = time.time()
         for activity in conversation.unanswered():
