@@ -26,6 +26,7 @@ import asyncio
 import importlib.util
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import weakref
@@ -257,6 +258,9 @@ class _ModelProcess:
 
 
 def _model_process_start(model_dir: str, threads: int, parent_pid: int) -> None:
+    # Ctrl-C in a terminal reaches the whole process group; the app stops this process
+    # itself, so here it would only print a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     _ModelProcess.model = _load_sentence_transformer(Path(model_dir), threads)
 
