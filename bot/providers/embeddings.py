@@ -140,7 +140,11 @@ class LocalEmbeddings:
             process.submit(_model_process_encode, ["ready?"], 1).result()  # the model loads now
         except BrokenProcessPool as exc:
             process.shutdown(wait=False)
-            raise EmbeddingsUnavailable(f"the embedding model process did not start: {exc}") from exc
+            raise EmbeddingsUnavailable(
+                "the embedding model process did not start (its error is printed above). It is "
+                "spawned, so a script that builds the app must start it under "
+                "`if __name__ == '__main__':`"
+            ) from exc
         return process
 
     async def _encode_async(self, texts: list[str]) -> Vectors:
