@@ -24,7 +24,9 @@ msrest's async `requests` sender: its own threads, not the event loop's default 
     for handlers that wait for a thread: the app deadlocked until requests' 100 s read
     timeout (8 concurrent conversations on STORE=cosmos were enough). The patched
     `send` is msrest's own, line for line, but runs `requests` on a pool of its own, so
-    replies waiting on the app can no longer starve the work that answers them.
+    replies waiting on the app can no longer starve the work that answers them. (The
+    app's own Direct Line turns now reply in-process; the patch still covers proactive
+    messages and every reply to Azure's channels.)
 
 BotBuilder `CachedBotState.compute_hash`: JSON, with jsonpickle only for what JSON cannot hold
     `BotState` tells whether a turn changed the state by comparing a "hash" taken when the

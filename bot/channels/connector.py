@@ -1,9 +1,11 @@
-"""The Bot Connector endpoint the bot replies through, as Azure's channel service provides it.
+"""The Bot Connector endpoint of the local Direct Line, as Azure's channel service provides it.
 
-The bot's `serviceUrl` for Direct Line conversations is this app itself, so replies take
-the same path they take in production: the SDK's ConnectorClient posts them over HTTP to
-`/v3/conversations/{id}/activities[/{replyToId}]`. Only the app's own bot may post here,
-so requests must come from this machine.
+The `serviceUrl` of the local Direct Line's conversations is this app itself. The app's
+own turns reply in-process (`AftercareAdapter.process_local_activity`); this endpoint is
+where an SDK `ConnectorClient` posts instead, over HTTP to
+`/v3/conversations/{id}/activities[/{replyToId}]`: a proactive message, or a bot in
+another process on this machine (the benchmark's stock echo bot). Only this machine may
+post here.
 """
 
 from __future__ import annotations

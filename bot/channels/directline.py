@@ -2,8 +2,9 @@
 
 Routes live under `/v3/directline`. Customer activities are stored in the conversation
 log (which echoes them to the client with a server-set id, as Azure does) and then handed
-to the bot through the adapter; the bot's replies come back through the Bot Connector
-endpoint (`bot.channels.connector`) and are appended to the same log.
+to the bot through the adapter; the bot's replies come back in-process (or, from an SDK
+client elsewhere, through the Bot Connector endpoint, `bot.channels.connector`) and are
+appended to the same log.
 """
 
 from __future__ import annotations
