@@ -94,14 +94,19 @@ class Conversation:
     def unanswered(self) -> list[Activity]:
         """The customer's latest messages that no reply answers (oldest first): those
         after the last message the bot answered."""
-        answered = {a.get("replyToId") for a in self.activities if _role(a) == "bot"}
+        # A reply is logged after the message it answers, so one pass from the end sees
+        # every reply to a message before the message itself, and stops at the first
+        # answered one.
+        answered: set[str] = set()
         trailing: list[Activity] = []
         for activity in reversed(self.activities):
-            if activity.get("type") != "message" or _role(activity) != "user":
-                continue
-            if activity.get("id") in answered:
-                break
-            trailing.append(activity)
+            role = _role(activity)
+            if role == "bot" and activity.get("replyToId"):
+                answered.add(str(activity["replyToId"]))
+            elif role == "user" and activity.get("type") == "message":
+                if activity.get("id") in answered:
+                    break
+                trailing.append(activity)
         return trailing[::-1]
 
     def subscribe(self) -> Subscription:

@@ -106,10 +106,14 @@ class DirectLineService:
     def _grant_for(self, request: web.Request, conversation_id: str) -> DirectLineGrant:
         return self.signer.verify_for(bearer_credential(request), conversation_id)
 
-    async def _conversation(self, conversation_id: str) -> Conversation:
+    async def _conversation(self, conversation_id: str, *, refresh: bool = False) -> Conversation:
+        """The conversation (with what sibling instances appended, when `refresh`), after
+        answering any of its messages whose turn was lost."""
         conversation = await self.conversations.get(conversation_id)
         if conversation is None:
             raise NotFound("no such conversation (it may have ended)")
+        if refresh:
+            await self.conversations.refresh(conversation)
         self._answer_lost_turns(conversation)
         return conversation
 
@@ -230,9 +234,7 @@ class DirectLineService:
     async def get_activities(self, request: web.Request) -> web.Response:
         conversation_id = request.match_info["conversation_id"]
         self._grant_for(request, conversation_id)
-        conversation = await self._conversation(conversation_id)
-        await self.conversations.refresh(conversation)
-        self._answer_lost_turns(conversation)
+        conversation = await self._conversation(conversation_id, refresh=True)
         activities, watermark = conversation.since(_parse_watermark(request.query.get("watermark")))
         return web.json_response({"activities": activities, "watermark": str(watermark)})
 
