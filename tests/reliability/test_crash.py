@@ -48,6 +48,9 @@ def _alive(pid: int) -> bool:
 class Customer:
     conversation: DirectLineConversation
     acknowledged: dict[str, str] = field(default_factory=dict)  # server id -> text
+    # The message whose request the kill cut off: the app may have stored it before it
+    # died (and then answers it after the restart) without the customer hearing so.
+    in_flight: str | None = None
 
 
 async def keep_sending(customer: Customer, acked: asyncio.Queue[str]) -> None:
@@ -57,6 +60,7 @@ async def keep_sending(customer: Customer, acked: asyncio.Queue[str]) -> None:
         try:
             server_id, _ = await customer.conversation.send(text)
         except (aiohttp.ClientError, AssertionError):
+            customer.in_flight = text
             return  # the app went away mid-request: this message was never acknowledged
         customer.acknowledged[server_id] = text
         acked.put_nowait(server_id)
@@ -167,7 +171,10 @@ async def test_a_killed_app_restarts_with_every_acknowledged_message_and_the_pen
     assert twice == {}, f"messages the dialog ran twice: {twice}"
     for customer in customers:
         texts = remembered[customer.conversation.conversation_id]
-        assert texts == [*customer.acknowledged.values(), "thanks, that's all"]
+        expected = [*customer.acknowledged.values(), "thanks, that's all"]
+        if customer.in_flight in texts:  # stored just before the kill: run once, in its place
+            expected.insert(-1, customer.in_flight)
+        assert texts == expected
     assert order is not None and order.doc["status"] == "cancelled"
     assert second.error_lines() == []
     print(f"\n{unanswered} acknowledged messages had no answer when the app came back; all were answered")
