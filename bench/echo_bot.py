@@ -27,7 +27,7 @@ from bot.channels.directline import BotDelivery, DirectLineService
 from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.http_errors import error_middleware
-from bot.store.sqlite import SqliteStore
+from shop.store.sqlite import SqliteStore
 
 
 class EchoBot(ActivityHandler):

@@ -45,13 +45,13 @@ from typing import Any
 import httpx2
 import openai
 
-from bot.providers.llm import CircuitBreaker, OpenAIChatModel
-from bot.retail import RetailService
-from bot.store.dataset import import_dataset
-from bot.store.sqlite import SqliteStore
 from dialogs.gpt import GptDialog, GptPrompts
-from dialogs.toolbox import Toolbox
+from dialogs.tools.runner import ToolRunner
 from dialogs.turn import Channel, DialogState, EngineName, Reply
+from providers.llm.openai_compatible import CircuitBreaker, OpenAIChatModel
+from shop.dataset import import_dataset
+from shop.retail import RetailService
+from shop.store.sqlite import SqliteStore
 from tests.support.scripted_openai import ScriptedOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,7 +237,7 @@ async def _allocations(turn: Turn, turns: int) -> tuple[float, float]:
     return statistics.median(peaks) / 1024, (end - start) / 1024 / turns
 
 
-def _dialog(client: openai.AsyncOpenAI, toolbox: Toolbox) -> GptDialog:
+def _dialog(client: openai.AsyncOpenAI, tools: ToolRunner) -> GptDialog:
     model = OpenAIChatModel(
         client,
         "instant",
@@ -246,7 +246,7 @@ def _dialog(client: openai.AsyncOpenAI, toolbox: Toolbox) -> GptDialog:
         max_retries=0,
         breaker=CircuitBreaker(failures=3, cooldown_s=30),
     )
-    return GptDialog(model, toolbox, _NoFallback(), prompts=GptPrompts.load())
+    return GptDialog(model, tools, _NoFallback(), prompts=GptPrompts.load())
 
 
 Queue = Callable[[list[Step]], None]
@@ -287,7 +287,7 @@ def _sdk_turn(client: openai.AsyncOpenAI, queue: Queue, timings: Timings) -> Tur
 
 async def run(turns: int, store: SqliteStore) -> list[Row]:
     rows: list[Row] = []
-    toolbox = Toolbox(RetailService(store))
+    tools = ToolRunner(RetailService(store))
 
     timings = Timings()
     instant = InstantModel(timings)
@@ -301,7 +301,7 @@ async def run(turns: int, store: SqliteStore) -> list[Row]:
     def queue_instant(steps: list[Step]) -> None:
         instant.next_steps[:] = steps
 
-    dialog = _dialog(client, toolbox)
+    dialog = _dialog(client, tools)
     cases: list[tuple[str, Turn]] = [
         (name, _dialog_turn(dialog, steps, queue_instant, timings)) for name, steps in SCENARIOS.items()
     ]
@@ -322,7 +322,7 @@ async def run(turns: int, store: SqliteStore) -> list[Row]:
         api_key="not-needed", base_url=f"{scripted.base_url}/v1", max_retries=0, http_client=network
     )
     try:
-        dialog = _dialog(client, toolbox)
+        dialog = _dialog(client, tools)
         for name, steps in SCENARIOS.items():
             turn = _dialog_turn(dialog, steps, lambda s: scripted.script(*s), timings)
             _, wall_ms = await _measure(turn, turns, timings)

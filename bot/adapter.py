@@ -14,8 +14,8 @@ from botbuilder.schema import Activity, ActivityTypes, ResourceResponse
 from botframework.connector.auth import AuthenticationConstants, BotFrameworkAuthentication
 
 from bot.activity_json import activity_json
-from bot.errors import StoreUnavailable
 from bot.settings import Settings
+from shop.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

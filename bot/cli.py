@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from bot.errors import ConfigurationError
 from bot.settings import Settings, load_settings
+from shop.errors import ConfigurationError
 
 
 def configure_logging(level: str) -> None:
@@ -38,10 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_parser.set_defaults(handler=_serve_command)
     # Staff tools live beside what they operate on; each module adds its own commands.
-    from bot.store.cli import add_commands as add_store_commands
+    from bot.staff_cli import add_commands as add_store_commands
 
     add_store_commands(commands)
-    from dialogs.cli import add_commands as add_dialog_commands
+    from evals.cli import add_commands as add_dialog_commands
 
     add_dialog_commands(commands)
     return parser

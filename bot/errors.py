@@ -1,18 +1,12 @@
-"""One small exception hierarchy for the whole app.
+"""The channel protocols' refusals: errors that carry an HTTP status and a code.
 
-Providers translate SDK exceptions into these; the HTTP layer maps them to status
-codes in one place (`bot.http_errors`); customers always get a plain sentence.
+They extend the app's one hierarchy (`shop.errors.AftercareError`); `bot.http_errors`
+maps them, and the domain's errors, to responses in one place.
 """
 
 from __future__ import annotations
 
-
-class AftercareError(Exception):
-    """Base of every error this app raises on purpose."""
-
-
-class ConfigurationError(AftercareError):
-    """A setting is missing or wrong; start-up stops with this message."""
+from shop.errors import AftercareError
 
 
 class ChannelError(AftercareError):
@@ -51,39 +45,3 @@ class TokenExpired(Forbidden):
 class NotFound(ChannelError):
     status = 404
     code = "NotFound"
-
-
-class StoreUnavailable(AftercareError):
-    """The order or state store cannot be reached right now; the turn may be retried."""
-
-
-class EmbeddingsUnavailable(AftercareError):
-    """The embedding model could not encode (its process died); the next call starts it again."""
-
-
-class ConcurrencyConflict(AftercareError):
-    """A write lost an optimistic-concurrency race (stale ETag); re-read and retry."""
-
-
-class RetailError(AftercareError):
-    """An order action was refused by a shop rule (wrong status, bad payment method ...).
-
-    Nothing was changed; the message is one plain sentence that can go back to the
-    model as a tool result or to staff on the command line.
-    """
-
-
-class ModelError(AftercareError):
-    """The chat model could not give a usable answer for this turn."""
-
-
-class ModelUnavailable(ModelError):
-    """The model endpoint failed, throttled past the turn's deadline, or the breaker is open."""
-
-
-class ContentFiltered(ModelError):
-    """The model provider's content filter blocked the prompt or the answer."""
-
-
-class ModelBehaviorError(ModelError):
-    """The model misbehaved (unknown tool, bad arguments, endless tool calls)."""

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.errors import ChannelError, StoreUnavailable
+from bot.errors import ChannelError
+from shop.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ from msrest.universal_http import ClientRequest
 from msrest.universal_http.async_requests import AsyncBasicRequestsHTTPSender, AsyncRequestsClientResponse
 from msrest.universal_http.requests import ClientRetryPolicy
 
-from bot.store import jsondoc
+from shop.store import jsondoc
 
 # Replies, typing indicators and token calls in flight at once; each waits on I/O.
 CONNECTOR_THREADS = 64

@@ -21,16 +21,18 @@ from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.errors import BadRequest, Unauthorized
 from bot.http_errors import error_middleware
-from bot.providers.embeddings import LocalEmbeddings
-from bot.providers.llm import ChatModel, build_chat_model
-from bot.retail import RetailService
 from bot.sdk_patches import apply_sdk_patches
 from bot.settings import Settings
-from bot.store import BotFrameworkStorage, Stores, open_stores, seed_if_empty
+from bot.state_storage import BotFrameworkStorage
 from bot.support_bot import SupportBot
 from dialogs import OfflineResources, build_offline_engine
 from dialogs.gpt import GptDialog, GptPrompts
 from dialogs.turn import DialogEngine
+from providers.embeddings import Embeddings
+from providers.factory import build_chat_model, build_embeddings
+from providers.llm import ChatModel
+from shop.retail import RetailService
+from shop.store import Stores, open_stores, seed_if_empty
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ STORES = web.AppKey("stores", Stores)
 OFFLINE_RESOURCES = web.AppKey("offline_resources", OfflineResources)
 DIRECTLINE = web.AppKey("directline", DirectLineService)
 WEBCHAT = web.AppKey("webchat", WebChatPage)
-OWN_EMBEDDINGS = web.AppKey("own_embeddings", LocalEmbeddings)
+OWN_EMBEDDINGS = web.AppKey("own_embeddings", Embeddings)
 
 BOT_NAME = "Aftercare"
 SIGNING_KEY_DOC = "dl/signing-key"
@@ -146,9 +148,9 @@ async def _dialog_engine(
 ) -> DialogEngine:
     """The offline engine, and the GPT dialog in front of it when a chat model is configured."""
     if OFFLINE_RESOURCES not in app:
-        embeddings = LocalEmbeddings(threads=app[SETTINGS].embedding_thread_count)
+        embeddings = build_embeddings(app[SETTINGS])
         app[OWN_EMBEDDINGS] = embeddings  # built here, so closed here (its model process)
-        await asyncio.to_thread(embeddings.load)  # the model loads once, off the event loop
+        await embeddings.start()  # the local model loads once, off the event loop
         app[OFFLINE_RESOURCES] = await OfflineResources.build(embeddings)
     offline = build_offline_engine(retail, app[OFFLINE_RESOURCES])
     if model is None:
@@ -156,7 +158,7 @@ async def _dialog_engine(
     settings = app[SETTINGS]
     return GptDialog(
         model,
-        offline.toolbox,
+        offline.tools,
         offline,
         prompts=GptPrompts.load(),
         turn_deadline_s=settings.llm_turn_deadline_s,
@@ -178,9 +180,6 @@ async def _attach_directline(directline: DirectLineService, stores: Stores, sett
 
 
 async def _seed(stores: Stores, settings: Settings) -> None:
-    if not settings.dataset_dir.is_dir():
-        log.warning("DATASET_DIR %s does not exist; the order store starts as it is", settings.dataset_dir)
-        return
     imported = await seed_if_empty(stores.orders, settings.dataset_dir)
     if imported:
         log.info("seeded the order store with %d records from %s", imported, settings.dataset_dir)
@@ -218,7 +217,7 @@ def create_app(settings: Settings, *, offline_resources: OfflineResources | None
         replay_after_s=settings.direct_line_replay_after_s,
     )
     directline.attach_bot(_local_channel_runner(app))
-    webchat = WebChatPage(directline)
+    webchat = WebChatPage(directline, settings.webchat_bundle)
 
     app[SETTINGS] = settings
     app[ADAPTER] = adapter

@@ -3,7 +3,8 @@
 Values come from environment variables or a `.env` file in the working directory.
 The Bot Framework names (`MicrosoftAppId` ...) are kept as Azure Bot Service and the
 BotBuilder samples spell them, so an existing bot registration drops in unchanged.
-Nothing else in the code base reads the environment: providers receive a `Settings`.
+Nothing else in the code base reads the environment: the stores and providers are built
+from a `Settings` (which satisfies their factories' protocols) in the app's lifecycle.
 """
 
 from __future__ import annotations
@@ -16,24 +17,16 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.errors import ConfigurationError
+from providers.config import EmbeddingsProvider, LlmProvider
+from shop.dataset import SHIPPED_DATASET_DIR
+from shop.errors import ConfigurationError
+from shop.store.factory import StoreKind
 
 
 class AppType(StrEnum):
     MULTI_TENANT = "MultiTenant"
     SINGLE_TENANT = "SingleTenant"
     USER_ASSIGNED_MSI = "UserAssignedMSI"
-
-
-class LlmProvider(StrEnum):
-    OFFLINE = "offline"
-    AZURE = "azure"
-    OPENAI = "openai"
-
-
-class StoreKind(StrEnum):
-    SQLITE = "sqlite"
-    COSMOS = "cosmos"
 
 
 class Settings(BaseSettings):
@@ -61,6 +54,10 @@ class Settings(BaseSettings):
     port: int = Field(3978, alias="PORT", ge=0, le=65535)
     public_url: str = Field("", alias="PUBLIC_URL")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # The Web Chat bundle the page loads (npm's botframework-webchat; `make install` puts it here).
+    webchat_bundle: Path = Field(
+        Path("node_modules/botframework-webchat/dist/webchat.js"), alias="WEBCHAT_BUNDLE"
+    )
 
     # The local Direct Line channel service.
     direct_line_secret: str = Field("", alias="DIRECT_LINE_SECRET")
@@ -76,7 +73,8 @@ class Settings(BaseSettings):
     cosmos_endpoint: str = Field("", alias="COSMOS_ENDPOINT")
     cosmos_key: str = Field("", alias="COSMOS_KEY")
     cosmos_database: str = Field("aftercare", alias="COSMOS_DATABASE")
-    dataset_dir: Path = Field(Path("../shared/datasets/retail"), alias="DATASET_DIR")
+    # The demo shop shipped inside the package, wherever it is installed.
+    dataset_dir: Path = Field(SHIPPED_DATASET_DIR, alias="DATASET_DIR")
     seed_on_start: bool = Field(True, alias="SEED_ON_START")
 
     # Chat model. `offline` (the default) answers with the offline policy engine alone.
@@ -93,6 +91,11 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, alias="LLM_MAX_RETRIES", ge=0, le=10)
     llm_breaker_failures: int = Field(3, alias="LLM_BREAKER_FAILURES", ge=1, le=100)
     llm_breaker_cooldown_s: float = Field(30.0, alias="LLM_BREAKER_COOLDOWN_S", gt=0, le=3600)
+    # Embeddings for the offline engine's intents and the policy search. `local` is the
+    # embedded all-MiniLM-L6-v2; `azure` / `openai` use the endpoints configured above.
+    embeddings_provider: EmbeddingsProvider = Field(EmbeddingsProvider.LOCAL, alias="EMBEDDINGS_PROVIDER")
+    azure_openai_embedding_deployment: str = Field("", alias="AZURE_OPENAI_EMBEDDING_DEPLOYMENT")
+    openai_embedding_model: str = Field("text-embedding-3-small", alias="OPENAI_EMBEDDING_MODEL")
     # Teams throttles a stream that updates more often than about once a second.
     stream_update_interval_s: float = Field(1.0, alias="STREAM_UPDATE_INTERVAL_S", ge=0, le=10)
     # Threads of the local embedding model's forward pass; 0 = one core fewer than the
@@ -134,6 +137,12 @@ class Settings(BaseSettings):
             )
         if self.app_type == AppType.SINGLE_TENANT and self.app_id and not self.app_tenant_id:
             raise ConfigurationError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant")
+        if self.seed_on_start and not (self.dataset_dir / "orders.json").is_file():
+            # Starting with no customers would look like a working bot that can verify nobody.
+            raise ConfigurationError(
+                f"DATASET_DIR: {self.dataset_dir} holds no retail dataset (users.json, orders.json, "
+                "products.json); unset it to use the shipped demo shop, or set SEED_ON_START=false"
+            )
         if self.store == StoreKind.COSMOS and not self.cosmos_endpoint:
             raise ConfigurationError("COSMOS_ENDPOINT is required when STORE=cosmos")
         if self.llm_provider == LlmProvider.AZURE:
@@ -143,6 +152,20 @@ class Settings(BaseSettings):
             ):
                 if not value:
                     raise ConfigurationError(f"{name} is required when LLM_PROVIDER=azure")
+        if self.embeddings_provider == EmbeddingsProvider.AZURE:
+            for name, value in (
+                ("AZURE_OPENAI_ENDPOINT", self.azure_openai_endpoint),
+                ("AZURE_OPENAI_EMBEDDING_DEPLOYMENT", self.azure_openai_embedding_deployment),
+            ):
+                if not value:
+                    raise ConfigurationError(f"{name} is required when EMBEDDINGS_PROVIDER=azure")
+        if self.embeddings_provider == EmbeddingsProvider.OPENAI and not (
+            self.openai_api_key or self.openai_base_url
+        ):
+            raise ConfigurationError(
+                "OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) is required "
+                "when EMBEDDINGS_PROVIDER=openai"
+            )
         if self.llm_provider == LlmProvider.OPENAI and not (self.openai_api_key or self.openai_base_url):
             raise ConfigurationError(
                 "OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) is required when LLM_PROVIDER=openai"

@@ -8,11 +8,11 @@ from typing import Any
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
 from botbuilder.schema import ChannelAccount
 
-from bot.errors import ConcurrencyConflict
 from bot.replies import channel_for, to_activity, typing
 from bot.streaming import SentenceStream, TeamsStream
 from dialogs.gpt import GptDialog
 from dialogs.turn import Channel, DialogEngine, DialogState, Reply
+from shop.errors import ConcurrencyConflict
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.providers.embeddings import Embeddings
-from bot.retail import RetailService
 from dialogs.intents import DEFAULT_INTENTS_FILE, IntentClassifier, load_intents
 from dialogs.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
 from dialogs.offline import OfflineEngine
-from dialogs.toolbox import Toolbox
+from dialogs.tools.runner import ToolRunner
 from dialogs.turn import Channel, DialogEngine, DialogState, PendingAction, Reply
+from providers.embeddings import Embeddings
+from shop.retail import RetailService
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,9 @@ class OfflineResources:
 
 
 def build_offline_engine(retail: RetailService, resources: OfflineResources) -> OfflineEngine:
-    """The offline policy engine over `retail`, with its own toolbox and confirmation gate."""
-    toolbox = Toolbox(retail, resources.knowledge)
-    return OfflineEngine(toolbox, resources.classifier, resources.knowledge)
+    """The offline policy engine over `retail`, with its own tools and confirmation gate."""
+    tools = ToolRunner(retail, resources.knowledge)
+    return OfflineEngine(tools, resources.classifier, resources.knowledge)
 
 
 async def build_offline_engine_from(retail: RetailService, embeddings: Embeddings) -> OfflineEngine:
@@ -61,7 +61,7 @@ __all__ = [
     "OfflineResources",
     "PendingAction",
     "Reply",
-    "Toolbox",
+    "ToolRunner",
     "build_offline_engine",
     "build_offline_engine_from",
 ]

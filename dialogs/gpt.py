@@ -6,7 +6,7 @@ Per customer message:
    model is needed to say what happened, so it never depends on the model being up.
 2. Otherwise the model gets the system prompt (with who the verified customer is), the
    recent conversation within a token budget, and the tools. Tool calls go through the
-   `Toolbox` (validated arguments, the verified customer injected, consequential
+   `ToolRunner` (validated arguments, the verified customer injected, consequential
    actions turned into proposals); failures go back to the model as text.
 3. When the model is unavailable (deadline, repeated failures, open breaker) or keeps
    calling tools past the per-turn bound, the turn is answered by the offline engine
@@ -23,16 +23,17 @@ from typing import Any
 
 import yaml
 
-from bot.errors import ContentFiltered, ModelBehaviorError, ModelUnavailable
-from bot.providers.llm import ChatModel, TextSink
-from dialogs.confirm import is_explicit_yes, is_no
-from dialogs.render import confirm_card, finalize, order_card
-from dialogs.toolbox import Toolbox
+from dialogs.cards import confirm_card, finalize, order_card
+from dialogs.tools.gate import is_explicit_yes, is_no
+from dialogs.tools.runner import ToolRunner
 from dialogs.turn import Channel, DialogEngine, DialogState, EngineName, Reply
+from prompts import GPT_PROMPTS_DIR
+from providers.llm import ChatModel, TextSink
+from shop.errors import ContentFiltered, ModelBehaviorError, ModelUnavailable
 
 log = logging.getLogger(__name__)
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts" / "gpt"
+PROMPTS_DIR = GPT_PROMPTS_DIR
 REFUSAL = (
     "I'm sorry, I can't help with that. I can help with your orders, deliveries, returns, "
     "refunds and the shop's policies."
@@ -62,7 +63,7 @@ class GptDialog:
     def __init__(
         self,
         model: ChatModel,
-        toolbox: Toolbox,
+        tools: ToolRunner,
         fallback: DialogEngine,
         *,
         prompts: GptPrompts,
@@ -71,13 +72,13 @@ class GptDialog:
         turn_deadline_s: float = 25.0,
     ) -> None:
         self._model = model
-        self._toolbox = toolbox
+        self._toolbox = tools
         self._fallback = fallback
         self._prompts = prompts
         self._max_tool_rounds = max_tool_rounds
         self._history_tokens = history_tokens
         self._turn_deadline_s = turn_deadline_s
-        self._tools = [self._described(schema) for schema in toolbox.schemas()]
+        self._tools = [self._described(schema) for schema in tools.schemas()]
 
     def _described(self, schema: dict[str, Any]) -> dict[str, Any]:
         function = dict(schema["function"])

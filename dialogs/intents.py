@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.errors import ConfigurationError
-from bot.providers.embeddings import Embeddings, Vectors
+from prompts import INTENTS_FILE
+from providers.embeddings import Embeddings, Vectors
+from shop.errors import ConfigurationError
 
-DEFAULT_INTENTS_FILE = Path(__file__).resolve().parents[1] / "prompts" / "intents.yaml"
+DEFAULT_INTENTS_FILE = INTENTS_FILE
 
 # Score below which the engine asks the customer to rephrase; calibrated on the
 # held-out examples and the conversation suites.

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import ConfigurationError
-from bot.providers.embeddings import Embeddings
+from prompts import KNOWLEDGE_DIR
+from providers.embeddings import Embeddings
+from shop.errors import ConfigurationError
 
-DEFAULT_KNOWLEDGE_DIR = Path(__file__).resolve().parents[1] / "prompts" / "knowledge"
+DEFAULT_KNOWLEDGE_DIR = KNOWLEDGE_DIR
 
 # fmt: off
 _STOPWORDS = frozenset([

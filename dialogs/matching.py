@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from bot.store.base import JsonDict
+from shop.store.base import JsonDict
 
 # "all" alone only as the whole answer: "the kettle, that's all" means the kettle.
 _ALL_ITEMS = re.compile(

@@ -8,7 +8,7 @@ Each message goes, in order, through
 4. intent classification (embedding similarity), which starts, switches or interrupts
    a task, or, when unsure, asks the customer to rephrase once and then offers a person.
 
-It uses the same `Toolbox` (tools, verification, confirmation gate) as the GPT dialog,
+It uses the same `ToolRunner` (tools, verification, confirmation gate) as the GPT dialog,
 so both engines obey the same rules, and it is the GPT dialog's fallback: it can pick up
 any conversation from its `DialogState`.
 """
@@ -19,7 +19,7 @@ import re
 from types import MappingProxyType
 from typing import Any
 
-from dialogs.confirm import is_explicit_yes, is_no
+from dialogs.cards import finalize
 from dialogs.entities import emails, order_ids, postal_address, zip_codes
 from dialogs.flows import FLOWS, TASKS, OfflineTurn
 from dialogs.flows.base import OrdersUnavailable
@@ -28,8 +28,8 @@ from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
 from dialogs.intents import LOW_CONFIDENCE, IntentClassifier, IntentGuess
 from dialogs.knowledge import KnowledgeBase
-from dialogs.render import finalize
-from dialogs.toolbox import Toolbox
+from dialogs.tools.gate import is_explicit_yes, is_no
+from dialogs.tools.runner import ToolRunner
 from dialogs.turn import Channel, DialogState, EngineName, Reply
 
 # A message in the middle of a task switches to another task only when the classifier
@@ -52,8 +52,8 @@ _NEVER_MIND = re.compile(r"\b(never ?mind|forget (it|about it)|not anymore|leave
 class OfflineEngine:
     """A `DialogEngine` of slot-filling flows over the shared tools."""
 
-    def __init__(self, toolbox: Toolbox, classifier: IntentClassifier, knowledge: KnowledgeBase) -> None:
-        self.toolbox = toolbox
+    def __init__(self, tools: ToolRunner, classifier: IntentClassifier, knowledge: KnowledgeBase) -> None:
+        self.tools = tools
         self.classifier = classifier
         self.knowledge = knowledge
 
@@ -71,7 +71,7 @@ class OfflineEngine:
             value=value,
             state=state,
             channel=channel,
-            toolbox=self.toolbox,
+            tools=self.tools,
             knowledge=self.knowledge,
         )
         if state.flow is not None and _last_engine(state) not in (None, self.name):
@@ -97,7 +97,7 @@ class OfflineEngine:
 
     async def _respond(self, turn: OfflineTurn) -> None:
         state = turn.state
-        outcome = await self.toolbox.gate.on_message(state, turn.text, turn.value)
+        outcome = await self.tools.gate.on_message(state, turn.text, turn.value)
         if outcome.kind == "confirmed" and outcome.pending is not None:
             turn.end_flow()
             await report_outcome(turn, outcome.pending, outcome.result)

@@ -17,14 +17,14 @@ from aiohttp.test_utils import TestServer
 
 from bot.service import create_app
 from bot.settings import Settings
-from bot.store.dataset import import_dataset
-from bot.store.sqlite import SqliteStore
 from dialogs import OfflineResources
+from shop.dataset import SHIPPED_DATASET_DIR, import_dataset
+from shop.store.sqlite import SqliteStore
 from tests.support.scripted_openai import ScriptedOpenAI
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-# The retail dataset beside the project (../shared), as CI and every developer have it.
-DATASET_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "retail"
+# The demo shop's data, shipped inside the package: the tests need nothing outside the repository.
+DATASET_DIR = SHIPPED_DATASET_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture(scope="session")
 def offline_resources() -> OfflineResources:
     """The embedded intent examples and policy documents, built once for the whole run."""
-    from bot.providers.embeddings import LocalEmbeddings
+    from providers.embeddings.local import LocalEmbeddings
 
     return asyncio.run(OfflineResources.build(LocalEmbeddings()))
 

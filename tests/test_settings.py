@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigurationError
 from bot.settings import Settings, StoreKind, load_settings
+from shop.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.channels.conversations import (
+from bot.channels.directline_log import (
     LIVE_ONLY,
     Activity,
     Conversation,
@@ -30,9 +30,10 @@ from bot.channels.conversations import (
 )
 from bot.channels.http import bearer_credential, is_loopback, loopback_url, read_json_object
 from bot.channels.tokens import DirectLineGrant, TokenSigner
-from bot.errors import BadRequest, Forbidden, NotFound, StoreUnavailable, Unauthorized
-from bot.store import jsondoc
-from bot.store.base import StateStore
+from bot.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from shop.errors import StoreUnavailable
+from shop.store import jsondoc
+from shop.store.base import StateStore
 
 log = logging.getLogger(__name__)
 

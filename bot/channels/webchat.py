@@ -10,12 +10,13 @@ from bot.channels.directline import DirectLineService
 from bot.channels.http import read_json_object
 
 STATIC_DIR = Path(__file__).parent / "static"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-WEBCHAT_BUNDLE = PROJECT_ROOT / "node_modules" / "botframework-webchat" / "dist" / "webchat.js"
 
 
 class WebChatPage:
-    def __init__(self, directline: DirectLineService, bundle: Path = WEBCHAT_BUNDLE) -> None:
+    """`/`, the page's token endpoint, and the Web Chat bundle from WEBCHAT_BUNDLE (npm's
+    `botframework-webchat`, installed by `make install` into node_modules)."""
+
+    def __init__(self, directline: DirectLineService, bundle: Path) -> None:
         self._directline = directline
         self._bundle = bundle
 

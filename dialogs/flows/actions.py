@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 
-from bot.store.base import JsonDict
-from dialogs.describe import describe_method, dollars, method_of, original_payment, status_words
 from dialogs.entities import cancel_reason, postal_address
 from dialogs.flows.base import FlowSpec, OfflineTurn, need_order, need_verified
 from dialogs.flows.slots import (
@@ -20,6 +18,8 @@ from dialogs.flows.slots import (
     propose,
     restated,
 )
+from dialogs.wording import describe_method, dollars, method_of, original_payment, status_words
+from shop.store.base import JsonDict
 
 _PROFILE_WORDS = re.compile(
     r"\b(account|profile|default|moved|home address|address on file|my address)\b", re.I

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from bot.store.base import JsonDict
-from dialogs.describe import describe_items, status_words
 from dialogs.knowledge import KnowledgeBase
-from dialogs.toolbox import Toolbox
-from dialogs.tooling import ToolResult
+from dialogs.tools.definition import ToolResult
+from dialogs.tools.runner import ToolRunner
 from dialogs.turn import Channel, DialogState, FlowState, Reply
+from dialogs.wording import describe_items, status_words
+from shop.store.base import JsonDict
 
 Flow = Callable[["OfflineTurn"], Awaitable[None]]
 
@@ -53,7 +53,7 @@ class OfflineTurn:
     value: dict[str, Any] | None
     state: DialogState
     channel: Channel
-    toolbox: Toolbox
+    tools: ToolRunner
     knowledge: KnowledgeBase
     intent: str | None = None
     replies: list[Reply] = field(default_factory=list)
@@ -118,7 +118,7 @@ class OfflineTurn:
     # -- tools ---------------------------------------------------------------------------------
 
     async def tool(self, name: str, **arguments: Any) -> ToolResult:
-        result = await self.toolbox.call(name, arguments, self.state)
+        result = await self.tools.call(name, arguments, self.state)
         if result.unavailable:
             # Flows read failures as refusals ("not found"); an outage is neither, so the
             # turn stops here and the task stays where it was for the customer's retry.

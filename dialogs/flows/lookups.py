@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from bot.retail_rules import money
-from bot.store.base import JsonDict
-from dialogs.describe import (
+from dialogs.cards import order_card, tracking_numbers
+from dialogs.flows.base import FlowSpec, OfflineTurn, need_order, need_verified
+from dialogs.flows.slots import chosen_items, fill_order
+from dialogs.matching import mentioned_options, option_values
+from dialogs.wording import (
     describe_items,
     describe_method,
     dollars,
@@ -17,10 +19,8 @@ from dialogs.describe import (
     refunds,
     status_words,
 )
-from dialogs.flows.base import FlowSpec, OfflineTurn, need_order, need_verified
-from dialogs.flows.slots import chosen_items, fill_order
-from dialogs.matching import mentioned_options, option_values
-from dialogs.render import order_card, tracking_numbers
+from shop.rules import money
+from shop.store.base import JsonDict
 
 
 def _any_order(_: JsonDict) -> tuple[str, str | None]:  # pragma: no cover - every status qualifies

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.retail_rules import money, net_payments
-from bot.store.base import JsonDict
-from dialogs.describe import describe_address, describe_items, describe_method, dollars, join_words, method_of
+from dialogs.cards import order_card
 from dialogs.flows.base import OfflineTurn
 from dialogs.flows.slots import chosen_items
-from dialogs.render import order_card
-from dialogs.tooling import ToolResult
+from dialogs.tools.definition import ToolResult
 from dialogs.turn import PendingAction
+from dialogs.wording import describe_address, describe_items, describe_method, dollars, join_words, method_of
+from shop.rules import money, net_payments
+from shop.store.base import JsonDict
 
 _ANYTHING_ELSE = "Is there anything else I can help with?"
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.store.base import JsonDict
-from dialogs.describe import describe_item, describe_method, original_payment
+from dialogs.cards import confirm_card
 from dialogs.entities import order_ids
 from dialogs.flows.base import OfflineTurn
 from dialogs.matching import items_named, payment_methods
-from dialogs.render import confirm_card
-from dialogs.tooling import ToolResult
+from dialogs.tools.definition import ToolResult
+from dialogs.wording import describe_item, describe_method, original_payment
+from shop.store.base import JsonDict
 
 _METHOD_WORDS = re.compile(
     r"gift ?card|pay ?pal|\bvisa\b|master ?card|\bamex\b|american express|discover|credit card|debit card",
@@ -155,7 +155,7 @@ def chosen_items(order: JsonDict, item_ids: list[str]) -> list[JsonDict]:
 
 
 async def propose(turn: OfflineTurn, tool: str, arguments: dict[str, Any], *, note: str = "") -> ToolResult:
-    """Asks the toolbox for the action; shows its exact summary with yes/no when it can
+    """Asks the tools for the action; shows its exact summary with yes/no when it can
     be done (the gate then waits for the next message), or says why it cannot. `note`
     goes between the summary and the question (e.g. what else the customer could choose)."""
     result = await turn.tool(tool, **arguments)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.base import JsonDict
-from dialogs.describe import describe_item, join_words, method_of, original_payment, status_words
 from dialogs.flows.actions import already_requested
 from dialogs.flows.base import FlowSpec, OfflineTurn, need_order, need_verified
 from dialogs.flows.slots import (
@@ -21,6 +19,8 @@ from dialogs.flows.slots import (
     propose,
 )
 from dialogs.matching import choose_variant, mentioned_options, option_values
+from dialogs.wording import describe_item, join_words, method_of, original_payment, status_words
+from shop.store.base import JsonDict
 
 _SWAPPABLE = frozenset({"pending", "delivered"})
 

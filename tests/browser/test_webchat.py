@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from bot.store.sqlite import SqliteStore
+from shop.store.sqlite import SqliteStore
 
 SEND_BOX = '[data-id="webchat-sendbox-input"]'
 IVAN_EMAIL = "ivan.santos3158@example.com"

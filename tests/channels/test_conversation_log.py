@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.channels.conversations import ConversationRegistry
-from bot.errors import ConcurrencyConflict
-from bot.store.base import JsonDict
-from bot.store.sqlite import SqliteStore
+from bot.channels.directline_log import ConversationRegistry
+from shop.errors import ConcurrencyConflict
+from shop.store.base import JsonDict
+from shop.store.sqlite import SqliteStore
 
 
 @pytest.fixture

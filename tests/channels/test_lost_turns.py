@@ -13,12 +13,12 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.channels.conversations import ConversationRegistry
+from bot.channels.directline_log import ConversationRegistry
 from bot.service import create_app
 from bot.settings import Settings
-from bot.store.sqlite import SqliteStore
 from bot.support_bot import INTERRUPTED, WELCOME
 from dialogs import OfflineResources
+from shop.store.sqlite import SqliteStore
 from tests.reliability.harness import conversation_state_key
 from tests.support.directline import DirectLineConversation, start_conversation
 

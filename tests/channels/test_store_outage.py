@@ -16,10 +16,10 @@ from aiohttp.test_utils import TestServer
 
 from bot.channels.directline import DirectLineService
 from bot.channels.tokens import TokenSigner
-from bot.errors import StoreUnavailable
 from bot.http_errors import error_middleware
-from bot.store.base import JsonDict, Versioned
-from bot.store.sqlite import SqliteStore
+from shop.errors import StoreUnavailable
+from shop.store.base import JsonDict, Versioned
+from shop.store.sqlite import SqliteStore
 
 
 class SwitchableStore:

@@ -15,7 +15,7 @@ import pytest
 
 from bot.channels.directline import DirectLineService
 from bot.channels.tokens import TokenSigner
-from bot.store.sqlite import SqliteStore
+from shop.store.sqlite import SqliteStore
 
 
 class VanishedClient:

@@ -1,20 +1,17 @@
-"""The conversation suites (tests/conversations/*.yaml) against the offline engine, each
-over a fresh copy of the full retail dataset in SQLite."""
+"""The conversation suites (evals/suites/*.yaml, the ones `aftercare eval conversations`
+runs) against the offline engine, each over a fresh copy of the retail dataset in SQLite."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from bot.retail import RetailService
-from bot.store.sqlite import SqliteStore
 from dialogs import OfflineResources, build_offline_engine
-from dialogs.conversations import Conversation, load_conversations, run_conversation
 from dialogs.intents import load_intents
+from evals.conversations import SUITES_DIR, Conversation, load_conversations, run_conversation
+from shop.retail import RetailService
+from shop.store.sqlite import SqliteStore
 
-SUITES = Path(__file__).resolve().parent
-CASES = load_conversations([SUITES])
+CASES = load_conversations([SUITES_DIR])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from dialogs.confirm import is_explicit_yes, is_no
 from dialogs.entities import (
     cancel_reason,
     emails,
@@ -19,6 +18,7 @@ from dialogs.entities import (
     zip_codes,
 )
 from dialogs.matching import choose_variant, items_named, payment_methods
+from dialogs.tools.gate import is_explicit_yes, is_no
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import StoreUnavailable
-from bot.retail import RetailService
-from bot.store.sqlite import SqliteStore
 from dialogs import OfflineEngine, OfflineResources, build_offline_engine
-from dialogs.render import finalize, speakable
+from dialogs.cards import finalize, speakable
 from dialogs.turn import Channel, DialogState, Reply
+from shop.errors import StoreUnavailable
+from shop.retail import RetailService
+from shop.store.sqlite import SqliteStore
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.retail import RetailService
 from dialogs import OfflineEngine, OfflineResources, build_offline_engine
+from shop.retail import RetailService
 
 
 @pytest.fixture

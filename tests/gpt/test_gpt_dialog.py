@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from bot.providers.llm import build_chat_model
-from bot.retail import RetailService
 from bot.settings import Settings
-from bot.store.sqlite import SqliteStore
 from dialogs.gpt import REFUSAL, GptDialog, GptPrompts
 from dialogs.turn import Channel, DialogState
+from providers.factory import build_chat_model
+from shop.retail import RetailService
+from shop.store.sqlite import SqliteStore
 from tests.support.scripted_openai import ScriptedOpenAI
 
 IVAN_EMAIL = "ivan.santos3158@example.com"
@@ -48,7 +48,7 @@ async def dialog(
     assert model is not None
     retail = RetailService(retail_sqlite)
     offline = offline_engine_factory(retail)
-    engine = GptDialog(model, offline.toolbox, offline, prompts=GptPrompts.load(), max_tool_rounds=4)
+    engine = GptDialog(model, offline.tools, offline, prompts=GptPrompts.load(), max_tool_rounds=4)
     yield engine
     await model.aclose()
 

@@ -11,8 +11,9 @@ import threading
 import numpy as np
 import pytest
 
-from bot.errors import EmbeddingsUnavailable
-from bot.providers.embeddings import LocalEmbeddings, Vectors
+from providers.embeddings import Vectors
+from providers.embeddings.local import LocalEmbeddings
+from shop.errors import EmbeddingsUnavailable
 
 
 class CountingEmbeddings(LocalEmbeddings):

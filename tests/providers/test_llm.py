@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ContentFiltered, ModelUnavailable
-from bot.providers.llm import ChatModel, OpenAIChatModel, build_chat_model
 from bot.settings import Settings
+from providers.factory import build_chat_model
+from providers.llm import ChatModel
+from providers.llm.openai_compatible import OpenAIChatModel
+from shop.errors import ContentFiltered, ModelUnavailable
 from tests.support.scripted_openai import ScriptedOpenAI
 
 TOOLS = [

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.store.base import StateStore
+from shop.store.base import StateStore
 from tests.support.directline import DirectLineConversation, start_conversation
 
 ROOT = Path(__file__).resolve().parents[2]

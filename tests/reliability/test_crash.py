@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.store.sqlite import SqliteStore
+from shop.store.sqlite import SqliteStore
 from tests.reliability.conftest import Apps
 from tests.reliability.harness import (
     StreamWatcher,

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bot.store.sqlite import SqliteStore
+from shop.store.sqlite import SqliteStore
 from tests.reliability.conftest import Apps
 from tests.reliability.harness import (
     answers,

@@ -21,8 +21,8 @@ from typing import Any, Literal
 import aiohttp
 import pytest
 
-from bot.store.base import Collection, Record
-from bot.store.cosmos import CosmosStore
+from shop.store.base import Collection, Record
+from shop.store.cosmos import CosmosStore
 from tests.reliability.conftest import Apps, app_env
 from tests.reliability.harness import StreamWatcher, client_session, is_bot_message
 from tests.reliability.tcp_proxy import TcpProxy

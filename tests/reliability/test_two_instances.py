@@ -11,7 +11,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from bot.store.sqlite import SqliteStore
+from shop.store.sqlite import SqliteStore
 from tests.reliability.conftest import Apps
 from tests.reliability.harness import (
     StreamWatcher,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.store.base import Collection, Record
-from bot.store.cosmos import CosmosStore
-from bot.store.sqlite import SqliteStore
+from shop.store.base import Collection, Record
+from shop.store.cosmos import CosmosStore
+from shop.store.sqlite import SqliteStore
 from tests.support.cosmos import TEST_KEY, cosmos_server
 
 AnyStore = SqliteStore | CosmosStore

@@ -8,8 +8,8 @@ from botbuilder.core import ConversationState, StoreItem, TurnContext
 from botbuilder.core.adapters import TestAdapter
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 
-from bot.errors import ConcurrencyConflict
-from bot.store.state import BotFrameworkStorage
+from bot.state_storage import BotFrameworkStorage
+from shop.errors import ConcurrencyConflict
 from tests.store.conftest import AnyStore
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.store.cosmos import _env_proxies_for
+from shop.store.cosmos import _env_proxies_for
 
 
 def test_a_configured_proxy_is_used_for_the_account(monkeypatch: pytest.MonkeyPatch) -> None:

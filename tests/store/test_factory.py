@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from azure.cosmos import exceptions
 
-from bot.errors import ConcurrencyConflict, ConfigurationError, StoreUnavailable
 from bot.settings import Settings
-from bot.store.cosmos import CosmosStore, _translated, item_id
-from bot.store.factory import _cosmos_store_class, open_stores, seed_if_empty
-from bot.store.sqlite import SqliteStore
+from shop.errors import ConcurrencyConflict, ConfigurationError, StoreUnavailable
+from shop.store.cosmos import CosmosStore, _translated, item_id
+from shop.store.factory import _cosmos_store_class, open_stores, seed_if_empty
+from shop.store.sqlite import SqliteStore
 from tests.support.cosmos import TEST_KEY, cosmos_server
 
 
@@ -47,7 +47,7 @@ async def test_cosmos_is_chosen_by_settings(
 
 
 def test_a_missing_cosmos_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "bot.store.cosmos")
+    monkeypatch.delitem(sys.modules, "shop.store.cosmos")
     monkeypatch.setitem(sys.modules, "azure.cosmos", None)
     with pytest.raises(ConfigurationError, match=r"aftercare\[cosmos\]"):
         _cosmos_store_class()

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ConcurrencyConflict, RetailError
-from bot.retail import RetailService
-from bot.store.sqlite import SqliteStore
+from shop.errors import ConcurrencyConflict, RetailError
+from shop.retail import RetailService
+from shop.store.sqlite import SqliteStore
 from tests.store.conftest import ReadRendezvous
 
 # Real records (see the comments for what makes each one useful).

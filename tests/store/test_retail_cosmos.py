@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ConcurrencyConflict, RetailError
-from bot.retail import RetailService
-from bot.store.cosmos import CosmosStore
+from shop.errors import ConcurrencyConflict, RetailError
+from shop.retail import RetailService
+from shop.store.cosmos import CosmosStore
 from tests.store.conftest import ReadRendezvous, import_orders_subset, open_cosmos
 from tests.store.test_retail import (
     CARD_PAID_PENDING,

@@ -1,5 +1,5 @@
 """The staff commands as `aftercare` runs them: `data import`, `data export` and
-`actions apply`, each through the parser `bot.store.cli.add_commands` builds."""
+`actions apply`, each through the parser `bot.staff_cli.add_commands` builds."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.settings import Settings
-from bot.store.cli import add_commands
+from bot.staff_cli import add_commands
 
 
 def run(argv: list[str], settings: Settings) -> int:

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ConcurrencyConflict, StoreUnavailable
-from bot.store.base import Collection, OrderStore, Record, StateStore
-from bot.store.dataset import export_dataset, import_dataset
+from shop.dataset import export_dataset, import_dataset
+from shop.errors import ConcurrencyConflict, StoreUnavailable
+from shop.store.base import Collection, OrderStore, Record, StateStore
 from tests.store.conftest import AnyStore
 
 CUSTOMER: dict[str, Any] = {
@@ -198,7 +198,7 @@ async def test_the_full_dataset_imports_idempotently_and_exports_unchanged(
 
 
 async def test_an_unreachable_sqlite_store_raises_store_unavailable(tmp_path: Path) -> None:
-    from bot.store.sqlite import SqliteStore
+    from shop.store.sqlite import SqliteStore
 
     opened = await SqliteStore.open(tmp_path / "x.sqlite3")
     await opened.aclose()

@@ -1,0 +1,60 @@
+"""What the provider factory reads from the app's settings.
+
+`bot.settings.Settings` satisfies `ProviderSettings` structurally, so this layer needs
+no import from the service above it; a test or a command-line tool may pass any object
+with these attributes. The enums live here because the providers define their choices.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+
+class LlmProvider(StrEnum):
+    OFFLINE = "offline"
+    AZURE = "azure"
+    OPENAI = "openai"
+
+
+class EmbeddingsProvider(StrEnum):
+    LOCAL = "local"
+    AZURE = "azure"
+    OPENAI = "openai"
+
+
+class ProviderSettings(Protocol):
+    """The settings the providers are built from (read-only attributes)."""
+
+    @property
+    def llm_provider(self) -> LlmProvider: ...
+    @property
+    def embeddings_provider(self) -> EmbeddingsProvider: ...
+    @property
+    def azure_openai_endpoint(self) -> str: ...
+    @property
+    def azure_openai_api_key(self) -> str: ...
+    @property
+    def azure_openai_api_version(self) -> str: ...
+    @property
+    def azure_openai_chat_deployment(self) -> str: ...
+    @property
+    def azure_openai_embedding_deployment(self) -> str: ...
+    @property
+    def openai_base_url(self) -> str: ...
+    @property
+    def openai_api_key(self) -> str: ...
+    @property
+    def openai_model(self) -> str: ...
+    @property
+    def openai_embedding_model(self) -> str: ...
+    @property
+    def llm_request_timeout_s(self) -> float: ...
+    @property
+    def llm_max_retries(self) -> int: ...
+    @property
+    def llm_breaker_failures(self) -> int: ...
+    @property
+    def llm_breaker_cooldown_s(self) -> float: ...
+    @property
+    def embedding_thread_count(self) -> int: ...

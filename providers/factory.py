@@ -1,0 +1,57 @@
+"""The one place that chooses each provider from the settings.
+
+Every provider is built here and owned by the app, which closes it (`aclose`) when it
+stops. Cloud SDKs are optional extras, imported only when their provider is chosen.
+"""
+
+from __future__ import annotations
+
+from providers.config import EmbeddingsProvider, LlmProvider, ProviderSettings
+from providers.embeddings.base import Embeddings
+from providers.llm.base import ChatModel
+
+
+def build_chat_model(settings: ProviderSettings) -> ChatModel | None:
+    """The configured chat model, or None when LLM_PROVIDER=offline."""
+    if settings.llm_provider == LlmProvider.OFFLINE:
+        return None
+    from providers.llm.openai_compatible import CircuitBreaker, OpenAIChatModel
+    from providers.openai_clients import azure_openai_client, openai_client
+
+    azure = settings.llm_provider == LlmProvider.AZURE
+    return OpenAIChatModel(
+        azure_openai_client(settings) if azure else openai_client(settings),
+        settings.azure_openai_chat_deployment if azure else settings.openai_model,
+        name="azure-openai" if azure else "openai",
+        request_timeout_s=settings.llm_request_timeout_s,
+        max_retries=settings.llm_max_retries,
+        breaker=CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_cooldown_s),
+    )
+
+
+def build_embeddings(settings: ProviderSettings) -> Embeddings:
+    """The configured embeddings: the local model by default, or Azure OpenAI / OpenAI.
+
+    The local model is not loaded here: the app loads it off the event loop at start-up
+    (`LocalEmbeddings.load`), since that takes seconds.
+    """
+    if settings.embeddings_provider == EmbeddingsProvider.LOCAL:
+        from providers.embeddings.local import LocalEmbeddings
+
+        return LocalEmbeddings(threads=settings.embedding_thread_count)
+    from providers.embeddings.openai_compatible import OpenAIEmbeddings
+    from providers.openai_clients import azure_openai_client, openai_client
+
+    if settings.embeddings_provider == EmbeddingsProvider.AZURE:
+        return OpenAIEmbeddings(
+            azure_openai_client(settings),
+            settings.azure_openai_embedding_deployment,
+            name=f"{settings.azure_openai_embedding_deployment} (Azure OpenAI)",
+            timeout_s=settings.llm_request_timeout_s,
+        )
+    return OpenAIEmbeddings(
+        openai_client(settings),
+        settings.openai_embedding_model,
+        name=f"{settings.openai_embedding_model} (OpenAI)",
+        timeout_s=settings.llm_request_timeout_s,
+    )
