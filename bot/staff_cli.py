@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.settings import Settings
+from dialogs.tools.catalog import ALL_TOOLS
 from shop.dataset import export_dataset, import_dataset
 from shop.errors import AftercareError
 from shop.retail import RetailService
@@ -162,6 +163,11 @@ async def apply_actions(service: RetailService, lines: list[str]) -> int:
     return code
 
 
+# The tools that are the shop's own rules (not the dialogs' policy search or handoff),
+# run here as staff, without a verified customer.
+STAFF_ACTIONS = tuple(tool.name for tool in ALL_TOOLS if callable(getattr(RetailService, tool.name, None)))
+
+
 def _parse_action(line: str) -> tuple[str, dict[str, Any]]:
     try:
         entry = json.loads(line)
@@ -170,8 +176,8 @@ def _parse_action(line: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(entry, dict):
         raise ValueError('expected an object {"name": ..., "kwargs": {...}}')
     name, kwargs = entry.get("name"), entry.get("kwargs", {})
-    if not isinstance(name, str) or name not in RetailService.TOOL_NAMES:
-        raise ValueError(f"unknown action {name!r}; known: {', '.join(RetailService.TOOL_NAMES)}")
+    if not isinstance(name, str) or name not in STAFF_ACTIONS:
+        raise ValueError(f"unknown action {name!r}; known: {', '.join(STAFF_ACTIONS)}")
     if not isinstance(kwargs, dict):
         raise ValueError("kwargs must be an object")
     return name, kwargs

@@ -10,7 +10,6 @@ from botbuilder.schema import ChannelAccount
 
 from bot.replies import channel_for, to_activity, typing
 from bot.streaming import SentenceStream, TeamsStream
-from dialogs.gpt import GptDialog
 from dialogs.turn import Channel, DialogEngine, DialogState, Reply
 from shop.errors import ConcurrencyConflict
 
@@ -67,10 +66,10 @@ class SupportBot(ActivityHandler):
         channel = channel_for(activity.channel_id)
         teams: TeamsStream | None = None
         spoken: SentenceStream | None = None
-        if isinstance(self.engine, GptDialog) and _is_teams_personal_chat(turn_context):
+        if self.engine.streams and _is_teams_personal_chat(turn_context):
             teams = TeamsStream(turn_context, min_interval_s=self._stream_interval_s)
             await teams.start()
-        elif isinstance(self.engine, GptDialog) and channel.is_voice:
+        elif self.engine.streams and channel.is_voice:
             spoken = SentenceStream(turn_context)
         elif not channel.is_voice:
             await turn_context.send_activity(typing())
@@ -83,11 +82,9 @@ class SupportBot(ActivityHandler):
                 await turn_context.send_activity(MessageFactory.text(INTERRUPTED, speak=INTERRUPTED))
                 return
             state = DialogState.model_validate(cached.get(DIALOG_PROPERTY) or {})
-            if isinstance(self.engine, GptDialog) and attempt == 0 and (teams or spoken):
-                sink = teams.on_text if teams else spoken.on_text  # type: ignore[union-attr]
-                replies = await self.engine.respond(text, value, state, channel, on_text=sink)
-            else:
-                replies = await self.engine.respond(text, value, state, channel)
+            # A recomputed turn is not streamed again: its first try's text is already out.
+            sink = (teams.on_text if teams else spoken.on_text if spoken else None) if attempt == 0 else None
+            replies = await self.engine.respond(text, value, state, channel, on_text=sink)
             cached[DIALOG_PROPERTY] = state.model_dump(mode="json")
             cached[LAST_ACTIVITY_PROPERTY] = activity.id
             try:

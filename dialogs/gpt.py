@@ -21,14 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dialogs.cards import confirm_card, finalize, order_card
 from dialogs.tools.gate import is_explicit_yes, is_no
 from dialogs.tools.runner import ToolRunner
-from dialogs.turn import Channel, DialogEngine, DialogState, EngineName, Reply
+from dialogs.turn import Channel, DialogEngine, DialogState, EngineName, Reply, TextSink
 from prompts import GPT_PROMPTS_DIR
-from providers.llm import ChatModel, TextSink
+from providers.llm import ChatModel
 from shop.errors import ContentFiltered, ModelBehaviorError, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -43,22 +41,22 @@ _CONFIRM_ASK = "Shall I go ahead? Reply yes to confirm, or tell me what to chang
 
 @dataclass(frozen=True)
 class GptPrompts:
-    """The system prompt and the model-facing tool descriptions, read from `prompts/gpt/`."""
+    """The system prompt, read from `prompts/gpt/`. (The tools describe themselves: their
+    docstrings in `dialogs.tools.catalog` are what the model reads.)"""
 
     system: str
-    tool_descriptions: dict[str, str]
 
     @classmethod
     def load(cls, directory: Path = PROMPTS_DIR) -> GptPrompts:
-        system = (directory / "system.md").read_text(encoding="utf-8")
-        descriptions = yaml.safe_load((directory / "tools.yaml").read_text(encoding="utf-8")) or {}
-        return cls(system, {str(k): " ".join(str(v).split()) for k, v in descriptions.items()})
+        return cls((directory / "system.md").read_text(encoding="utf-8"))
 
 
 class GptDialog:
     """A `DialogEngine` backed by a chat model, falling back to another engine."""
 
     name: EngineName = "gpt"
+    # The model's answer arrives token by token; a sink passed to `respond` gets it so.
+    streams = True
 
     def __init__(
         self,
@@ -72,20 +70,13 @@ class GptDialog:
         turn_deadline_s: float = 25.0,
     ) -> None:
         self._model = model
-        self._toolbox = tools
+        self._runner = tools
         self._fallback = fallback
         self._prompts = prompts
         self._max_tool_rounds = max_tool_rounds
         self._history_tokens = history_tokens
         self._turn_deadline_s = turn_deadline_s
-        self._tools = [self._described(schema) for schema in tools.schemas()]
-
-    def _described(self, schema: dict[str, Any]) -> dict[str, Any]:
-        function = dict(schema["function"])
-        function["description"] = self._prompts.tool_descriptions.get(
-            function["name"], function["description"]
-        )
-        return {"type": "function", "function": function}
+        self._tools = tools.schemas()
 
     async def respond(
         self,
@@ -102,7 +93,7 @@ class GptDialog:
         before = state.model_copy(deep=True)
         state.turn += 1
         state.record_user(text)
-        await self._toolbox.gate.on_message(state, text, value)  # anything else drops a proposal
+        await self._runner.gate.on_message(state, text, value)  # anything else drops a proposal
         try:
             replies = await self._converse(state, channel, on_text)
         except ContentFiltered:
@@ -145,13 +136,14 @@ class GptDialog:
                 }
             )
             for call in turn.tool_calls:
-                result = await self._toolbox.call(call.name, call.arguments, state)
+                result = await self._runner.call(call.name, call.arguments, state)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result.model_text()})
                 if result.pending is not None:
                     proposed = result.pending.summary
-                if call.name == "request_human_agent" and result.ok:
+                tool = self._runner.declared(call.name)
+                if tool is not None and tool.hands_off and result.ok:
                     handoff_reason = str(result.data or "the customer asked for a person")
-                if call.name == "get_order_details" and result.ok and isinstance(result.data, dict):
+                if tool is not None and tool.shows_order and result.ok and isinstance(result.data, dict):
                     shown_order = result.data
         raise ModelBehaviorError(f"the model kept calling tools past {self._max_tool_rounds} rounds")
 

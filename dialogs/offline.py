@@ -30,7 +30,7 @@ from dialogs.intents import LOW_CONFIDENCE, IntentClassifier, IntentGuess
 from dialogs.knowledge import KnowledgeBase
 from dialogs.tools.gate import is_explicit_yes, is_no
 from dialogs.tools.runner import ToolRunner
-from dialogs.turn import Channel, DialogState, EngineName, Reply
+from dialogs.turn import Channel, DialogState, EngineName, Reply, TextSink
 
 # A message in the middle of a task switches to another task only when the classifier
 # is this sure: "the black one" must not start something new.
@@ -61,8 +61,16 @@ class OfflineEngine:
     def name(self) -> EngineName:
         return "offline"
 
+    # Its replies are whole templates, ready at once: nothing to stream.
+    streams = False
+
     async def respond(
-        self, text: str, value: dict[str, Any] | None, state: DialogState, channel: Channel
+        self,
+        text: str,
+        value: dict[str, Any] | None,
+        state: DialogState,
+        channel: Channel,
+        on_text: TextSink | None = None,
     ) -> list[Reply]:
         text = (text or "").strip()
         state.turn += 1

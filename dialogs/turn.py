@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from providers.llm.base import TextSink as TextSink  # the sink a streaming engine writes to
+
 EngineName = Literal["offline", "gpt"]
 
 # Caps on what state keeps, so a long conversation's document stays far below Cosmos
@@ -155,11 +157,22 @@ class DialogEngine(Protocol):
 
     `text` is the message (may be empty when only `value` is set: an Adaptive Card
     submit); the engine mutates `state` in place and returns the replies in order.
+    An engine that `streams` passes the first reply's text to `on_text` piece by piece
+    as it is produced (Teams shows it growing, a call speaks it sentence by sentence);
+    the returned replies are still complete.
     """
 
     @property
     def name(self) -> EngineName: ...
 
+    @property
+    def streams(self) -> bool: ...
+
     async def respond(
-        self, text: str, value: dict[str, Any] | None, state: DialogState, channel: Channel
+        self,
+        text: str,
+        value: dict[str, Any] | None,
+        state: DialogState,
+        channel: Channel,
+        on_text: TextSink | None = None,
     ) -> list[Reply]: ...

@@ -1,7 +1,8 @@
 """The shop's order rules, over an `OrderStore`: lookups and the actions a support agent
 may take (cancel, change address or payment, change items, return, exchange).
 
-Each public method is a tool the dialog engine offers the model; it returns plain JSON
+Each public method backs a tool of the dialogs (`dialogs.tools.catalog` declares them) and
+an action of the staff command line; it returns plain JSON
 data, or raises `RetailError` with one specific sentence and changes nothing. Records
 keep the retail dataset's shapes and field names (those of tau-bench's retail tools),
 so an exported store still reads as that dataset.
@@ -22,13 +23,12 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import ClassVar
 
 from shop.errors import ConcurrencyConflict, RetailError, StoreUnavailable
+from shop.models import Address
 from shop.rules import (
     CANCEL_REASONS,
     OrderDraft,
-    address_document,
     check_gift_card_covers,
     match_items,
     money,
@@ -48,23 +48,6 @@ Plan = Callable[[OrderDraft], Awaitable[None]]
 
 class RetailService:
     """The order rules. Construct with the app's `OrderStore`; stateless otherwise."""
-
-    TOOL_NAMES: ClassVar[tuple[str, ...]] = (
-        "find_user_id_by_email",
-        "find_user_id_by_name_zip",
-        "get_user_details",
-        "get_order_details",
-        "get_product_details",
-        "list_all_product_types",
-        "track_order",
-        "cancel_pending_order",
-        "modify_pending_order_address",
-        "modify_user_address",
-        "modify_pending_order_payment",
-        "modify_pending_order_items",
-        "return_delivered_order_items",
-        "exchange_delivered_order_items",
-    )
 
     def __init__(self, store: OrderStore) -> None:
         self._store = store
@@ -138,22 +121,13 @@ class RetailService:
         return await self._run(order_id, acting_user_id, plan)
 
     async def modify_pending_order_address(
-        self,
-        order_id: str,
-        address1: str,
-        address2: str,
-        city: str,
-        state: str,
-        country: str,
-        zip: str,
-        *,
-        acting_user_id: str | None = None,
+        self, order_id: str, address: Address | JsonDict, *, acting_user_id: str | None = None
     ) -> JsonDict:
-        address = address_document(address1, address2, city, state, country, zip)
+        new_address = Address.parse(address).document()
 
         async def plan(action: OrderDraft) -> None:
             action.require_status("pending", "modified")
-            action.order["address"] = address
+            action.order["address"] = new_address
 
         return await self._run(order_id, acting_user_id, plan, with_customer=False)
 
@@ -269,22 +243,13 @@ class RetailService:
     # -- customer profile ---------------------------------------------------------------------
 
     async def modify_user_address(
-        self,
-        user_id: str,
-        address1: str,
-        address2: str,
-        city: str,
-        state: str,
-        country: str,
-        zip: str,
-        *,
-        acting_user_id: str | None = None,
+        self, user_id: str, address: Address | JsonDict, *, acting_user_id: str | None = None
     ) -> JsonDict:
-        address = address_document(address1, address2, city, state, country, zip)
+        new_address = Address.parse(address).document()
         for attempt in (1, 2):
             customer = await self._customer(user_id, acting_user_id)
             updated = copy.deepcopy(customer.doc)
-            updated["address"] = address
+            updated["address"] = new_address
             try:
                 await self._store.put_customer(user_id, updated, etag=customer.etag)
                 return updated

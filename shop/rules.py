@@ -66,27 +66,6 @@ def price_difference(order: JsonDict, positions: Sequence[int], variants: Sequen
     return sum((money(v["price"]) - money(order["items"][p]["price"]) for p, v in pairs), Decimal(0))
 
 
-def address_document(
-    address1: str, address2: str, city: str, state: str, country: str, zip_code: str
-) -> JsonDict:
-    """An address in the dataset's key order; refuses blanks where a parcel needs text."""
-    fields = {
-        "address1": address1,
-        "address2": address2,
-        "city": city,
-        "country": country,
-        "state": state,
-        "zip": zip_code,
-    }
-    for name, value in fields.items():
-        if not isinstance(value, str):
-            raise RetailError(f"the address field {name} must be text")
-    missing = [name for name in ("address1", "city", "country", "zip") if not fields[name].strip()]
-    if missing:
-        raise RetailError(f"the new address is missing {', '.join(missing)}")
-    return {name: value.strip() for name, value in fields.items()}
-
-
 def net_payments(history: Sequence[JsonDict]) -> dict[str, Decimal]:
     """What each payment method has paid and not had back, in order of first payment."""
     net: dict[str, Decimal] = {}

@@ -135,10 +135,10 @@ async def run_address(turn: OfflineTurn) -> None:
         return
     if order is not None:
         result = await propose(
-            turn, "modify_pending_order_address", {"order_id": order["order_id"], **address}
+            turn, "modify_pending_order_address", {"order_id": order["order_id"], "address": address}
         )
     else:
-        result = await propose(turn, "modify_user_address", address)
+        result = await propose(turn, "modify_user_address", {"address": address})
     if not result.ok:
         turn.end_flow()
 

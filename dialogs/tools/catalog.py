@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from dialogs.entities import normalize_order_id
+from dialogs.tools import summaries
 from dialogs.tools.definition import Tool, ToolContext, define_tool
+from shop.models import Address
 from shop.store.base import JsonDict
 
 CancelReason = Literal["no longer needed", "ordered by mistake"]
@@ -90,8 +92,8 @@ async def list_all_product_types(ctx: ToolContext) -> dict[str, str]:
 
 async def search_policies(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     """Searches the shop's policy documents (returns, refunds, shipping, warranty, payment
-    methods, order changes, privacy) and returns the best passages with their source.
-    Answer policy questions only from these passages, and name the source.
+    methods, order changes, privacy) and returns the best passages with the document
+    title. Answer policy questions only from these passages, and name the source.
 
     Args:
         query: the customer's question in their words, e.g. 'how long do refunds take'.
@@ -102,8 +104,8 @@ async def search_policies(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
 
 
 async def request_human_agent(ctx: ToolContext, reason: str) -> str:
-    """Hands the conversation to a human support agent. Use when the customer asks for a
-    person, or when you cannot help them within the shop's rules.
+    """Hands the conversation to a human support agent with a one-line reason. Use it when
+    the customer asks for a person, stays unhappy, or needs something the tools cannot do.
 
     Args:
         reason: one short sentence for the agent, e.g. 'customer wants to dispute a charge'.
@@ -116,8 +118,10 @@ async def request_human_agent(ctx: ToolContext, reason: str) -> str:
 
 
 async def cancel_pending_order(ctx: ToolContext, order_id: str, reason: CancelReason) -> JsonDict:
-    """Cancels a pending order and refunds every payment to where it came from (gift
-    cards at once, other methods in 5-7 business days).
+    """Proposes cancelling one of the verified customer's pending orders with a reason
+    ("no longer needed" or "ordered by mistake"); every payment is refunded to where it
+    came from (gift cards at once, other methods in 5-7 business days). Nothing changes
+    until the customer says yes to the summary it returns.
 
     Args:
         order_id: the order id, e.g. '#W2611340'.
@@ -128,56 +132,26 @@ async def cancel_pending_order(ctx: ToolContext, order_id: str, reason: CancelRe
     )
 
 
-async def modify_pending_order_address(
-    ctx: ToolContext,
-    order_id: str,
-    address1: str,
-    address2: str,
-    city: str,
-    state: str,
-    country: str,
-    zip: str,
-) -> JsonDict:
+async def modify_pending_order_address(ctx: ToolContext, order_id: str, address: Address) -> JsonDict:
     """Changes the shipping address of a pending order.
 
     Args:
         order_id: the order id, e.g. '#W2611340'.
-        address1: street and number, e.g. '986 Sunset Drive'.
-        address2: apartment, suite or unit; empty string if none.
-        city: the city.
-        state: the two-letter state code, e.g. 'CO'.
-        country: the country, e.g. 'USA'.
-        zip: the five-digit zip code.
+        address: the new shipping address.
     """
     return await ctx.retail.modify_pending_order_address(
-        normalize_order_id(order_id),
-        address1,
-        address2,
-        city,
-        state,
-        country,
-        zip,
-        acting_user_id=ctx.user_id,
+        normalize_order_id(order_id), address, acting_user_id=ctx.user_id
     )
 
 
-async def modify_user_address(
-    ctx: ToolContext, address1: str, address2: str, city: str, state: str, country: str, zip: str
-) -> JsonDict:
+async def modify_user_address(ctx: ToolContext, address: Address) -> JsonDict:
     """Changes the default address on the verified customer's account (orders already
     placed keep theirs).
 
     Args:
-        address1: street and number, e.g. '986 Sunset Drive'.
-        address2: apartment, suite or unit; empty string if none.
-        city: the city.
-        state: the two-letter state code, e.g. 'CO'.
-        country: the country, e.g. 'USA'.
-        zip: the five-digit zip code.
+        address: the new default address.
     """
-    return await ctx.retail.modify_user_address(
-        ctx.user_id, address1, address2, city, state, country, zip, acting_user_id=ctx.user_id
-    )
+    return await ctx.retail.modify_user_address(ctx.user_id, address, acting_user_id=ctx.user_id)
 
 
 async def modify_pending_order_payment(ctx: ToolContext, order_id: str, payment_method_id: str) -> JsonDict:
@@ -214,8 +188,9 @@ async def modify_pending_order_items(
 async def return_delivered_order_items(
     ctx: ToolContext, order_id: str, item_ids: list[str], payment_method_id: str
 ) -> JsonDict:
-    """Starts a return of items of a delivered order. The refund goes to the original
+    """Proposes returning items of a delivered order. The refund goes to the original
     payment method or to a gift card of the customer's, once the items arrive back.
+    Nothing changes until the customer says yes to the summary it returns.
 
     Args:
         order_id: the order id, e.g. '#W2611340'.
@@ -244,23 +219,23 @@ async def exchange_delivered_order_items(
     )
 
 
-VERIFICATION_TOOLS = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
-
+# Every tool, declared once: its function (schema and description derived from the
+# signature and docstring), who may use it, and what the engines do around it.
 ALL_TOOLS: tuple[Tool, ...] = (
-    define_tool(find_user_id_by_email, access="public"),
-    define_tool(find_user_id_by_name_zip, access="public"),
+    define_tool(find_user_id_by_email, access="public", verifies=True),
+    define_tool(find_user_id_by_name_zip, access="public", verifies=True),
     define_tool(get_user_details, access="customer"),
-    define_tool(get_order_details, access="customer"),
+    define_tool(get_order_details, access="customer", shows_order=True),
     define_tool(track_order, access="customer"),
     define_tool(get_product_details, access="public"),
     define_tool(list_all_product_types, access="public"),
     define_tool(search_policies, access="public"),
-    define_tool(request_human_agent, access="public"),
-    define_tool(cancel_pending_order, access="customer", consequential=True),
-    define_tool(modify_pending_order_address, access="customer", consequential=True),
-    define_tool(modify_user_address, access="customer", consequential=True),
-    define_tool(modify_pending_order_payment, access="customer", consequential=True),
-    define_tool(modify_pending_order_items, access="customer", consequential=True),
-    define_tool(return_delivered_order_items, access="customer", consequential=True),
-    define_tool(exchange_delivered_order_items, access="customer", consequential=True),
+    define_tool(request_human_agent, access="public", hands_off=True),
+    define_tool(cancel_pending_order, access="customer", summary=summaries.cancel),
+    define_tool(modify_pending_order_address, access="customer", summary=summaries.order_address),
+    define_tool(modify_user_address, access="customer", summary=summaries.user_address),
+    define_tool(modify_pending_order_payment, access="customer", summary=summaries.payment),
+    define_tool(modify_pending_order_items, access="customer", summary=summaries.change_items),
+    define_tool(return_delivered_order_items, access="customer", summary=summaries.return_items),
+    define_tool(exchange_delivered_order_items, access="customer", summary=summaries.exchange_items),
 )

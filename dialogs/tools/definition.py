@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 Access = Literal["public", "customer"]
 ToolFunction = Callable[..., Awaitable[Any]]
+# Writes the exact summary a customer confirms, from the validated arguments; refuses
+# (`RetailError`) what the shop's rules would refuse, before the customer is asked.
+SummaryFunction = Callable[["ToolContext", dict[str, Any]], Awaitable[str]]
 
 
 class NotVerified(RetailError):
@@ -81,8 +84,11 @@ class ToolResult(BaseModel):
 class Tool:
     """One tool: its function, its derived argument model, and how it may be used.
 
-    `consequential` tools never run when called: the call becomes a pending action with
-    an exact summary, and only the confirmation gate runs it after the customer's yes.
+    A tool with a `summary` is consequential: it never runs when called; the call becomes
+    a pending action with that exact summary, and only the confirmation gate runs it
+    after the customer's yes. `verifies` marks the tools that establish who the customer
+    is, `hands_off` the one that asks for a person, and `shows_order` the tools whose
+    result is an order worth a card.
     """
 
     name: str
@@ -90,14 +96,18 @@ class Tool:
     function: ToolFunction
     arguments: type[BaseModel]
     access: Access
-    consequential: bool
+    summary: SummaryFunction | None = None
+    verifies: bool = False
+    hands_off: bool = False
+    shows_order: bool = False
+
+    @property
+    def consequential(self) -> bool:
+        return self.summary is not None
 
     def schema(self) -> dict[str, Any]:
         """The tool in the chat-completions `tools` format."""
-        parameters = self.arguments.model_json_schema()
-        parameters.pop("title", None)
-        for prop in parameters.get("properties", {}).values():
-            prop.pop("title", None)
+        parameters = _inline_definitions(self.arguments.model_json_schema())
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": parameters},
@@ -112,13 +122,24 @@ class Tool:
                 f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
             )
             raise RetailError(f"invalid arguments for {self.name}: {problems}") from None
-        return parsed.model_dump()
+        return parsed.model_dump(mode="json")
 
     async def run(self, context: ToolContext, arguments: dict[str, Any]) -> Any:
-        return await self.function(context, **arguments)
+        """Runs the function on validated arguments (JSON, as stored in a pending action),
+        each parsed back into its declared type (an `Address`, a list ...)."""
+        parsed = self.arguments.model_validate(arguments)
+        return await self.function(context, **{name: getattr(parsed, name) for name in arguments})
 
 
-def define_tool(function: ToolFunction, *, access: Access, consequential: bool = False) -> Tool:
+def define_tool(
+    function: ToolFunction,
+    *,
+    access: Access,
+    summary: SummaryFunction | None = None,
+    verifies: bool = False,
+    hands_off: bool = False,
+    shows_order: bool = False,
+) -> Tool:
     """Builds a `Tool` from a function `async def name(ctx: ToolContext, ...) -> ...`."""
     description, argument_docs = _parse_docstring(inspect.getdoc(function) or "")
     hints = get_type_hints(function)
@@ -142,8 +163,35 @@ def define_tool(function: ToolFunction, *, access: Access, consequential: bool =
         function=function,
         arguments=model,
         access=access,
-        consequential=consequential,
+        summary=summary,
+        verifies=verifies,
+        hands_off=hands_off,
+        shows_order=shows_order,
     )
+
+
+def _inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema with nested models (`$ref`s to `$defs`) written in place and the
+    titles pydantic adds removed: smaller, and read reliably by every model server."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+                merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+                return resolve(merged)
+            return {
+                key: resolve(value)
+                for key, value in node.items()
+                if not (key == "title" and isinstance(value, str))
+            }
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
 
 
 _ARG_LINE = re.compile(r"^\s{2,}(\w+):\s*(.*)$")

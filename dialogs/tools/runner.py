@@ -13,10 +13,9 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dialogs.tools.catalog import ALL_TOOLS, VERIFICATION_TOOLS
+from dialogs.tools.catalog import ALL_TOOLS
 from dialogs.tools.definition import Tool, ToolContext, ToolResult
 from dialogs.tools.gate import ConfirmationGate
-from dialogs.tools.summaries import summarize
 from dialogs.turn import ActionRecord, DialogState, PendingAction
 from shop.errors import AftercareError, ConcurrencyConflict, RetailError, StoreUnavailable
 
@@ -40,6 +39,10 @@ class ToolRunner:
         self.by_name: Mapping[str, Tool] = {tool.name: tool for tool in ALL_TOOLS}
         self.gate = ConfirmationGate(self._run_confirmed)
 
+    def declared(self, name: str) -> Tool | None:
+        """The declaration of the tool called `name`, if there is one."""
+        return self.by_name.get(name)
+
     def schemas(self) -> list[dict[str, Any]]:
         """Every tool in the chat-completions `tools` format, for the GPT dialog."""
         return [tool.schema() for tool in self.by_name.values()]
@@ -60,12 +63,12 @@ class ToolRunner:
             context = self.context(state)
             if tool.access == "customer":
                 _ = context.user_id  # raises NotVerified before anything is read
-            if tool.consequential:
-                summary = await summarize(context, tool.name, parsed)
+            if tool.summary is not None:
+                summary = await tool.summary(context, parsed)
                 pending = self.gate.propose(state, tool.name, parsed, summary)
                 state.record_tool(tool.name, True, "proposed")
                 return ToolResult(tool=tool.name, ok=True, pending=pending)
-            if tool.name in VERIFICATION_TOOLS:
+            if tool.verifies:
                 return await self._verify(tool, context, parsed)
             data = await tool.run(context, parsed)
         except (RetailError, StoreUnavailable, ConcurrencyConflict) as exc:

@@ -1,5 +1,6 @@
 """Exact summaries of consequential actions, written before the customer is asked to
-confirm: which order, which items, what money moves and to or from which method.
+confirm: which order, which items, what money moves and to or from which method. Each
+consequential tool in `dialogs.tools.catalog` is declared with one of these functions.
 
 Building a summary also checks the shop's rules against the current order (status,
 items, variants, gift-card balance), so a request that would be refused is refused
@@ -24,32 +25,54 @@ from dialogs.wording import (
     original_payment,
 )
 from shop.errors import RetailError
+from shop.models import Address
 from shop.rules import check_gift_card_covers, money
 from shop.store.base import JsonDict
 
 
-async def summarize(ctx: ToolContext, tool: str, arguments: dict[str, Any]) -> str:
-    """The one-paragraph summary of what `tool` with `arguments` will do, or `RetailError`."""
-    if tool == "modify_user_address":
-        return f"Change the default address on your account to {describe_address(_address(arguments))}."
+async def cancel(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    order, customer = await _order_and_customer(ctx, arguments)
+    return _cancel(order, customer, str(arguments["reason"]))
+
+
+async def order_address(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    order, _ = await _order_and_customer(ctx, arguments)
+    _require(order, "pending", "have its address changed")
+    return (
+        f"Ship order {order['order_id']} to {describe_address(_address(arguments))} "
+        f"instead of {describe_address(order.get('address', {}))}."
+    )
+
+
+async def user_address(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    return f"Change the default address on your account to {describe_address(_address(arguments))}."
+
+
+async def payment(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    order, customer = await _order_and_customer(ctx, arguments)
+    return _payment(order, customer, str(arguments["payment_method_id"]))
+
+
+async def return_items(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    order, customer = await _order_and_customer(ctx, arguments)
+    return _return(order, customer, list(arguments["item_ids"]), str(arguments["payment_method_id"]))
+
+
+async def change_items(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    order, customer = await _order_and_customer(ctx, arguments)
+    return await _swap(ctx, order, customer, arguments, exchanging=False)
+
+
+async def exchange_items(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    order, customer = await _order_and_customer(ctx, arguments)
+    return await _swap(ctx, order, customer, arguments, exchanging=True)
+
+
+async def _order_and_customer(ctx: ToolContext, arguments: dict[str, Any]) -> tuple[JsonDict, JsonDict]:
     order_id = normalize_order_id(str(arguments["order_id"]))
     order = await ctx.retail.get_order_details(order_id, acting_user_id=ctx.user_id)
     customer = await ctx.retail.get_user_details(ctx.user_id, acting_user_id=ctx.user_id)
-    if tool == "cancel_pending_order":
-        return _cancel(order, customer, str(arguments["reason"]))
-    if tool == "modify_pending_order_address":
-        _require(order, "pending", "have its address changed")
-        return (
-            f"Ship order {order_id} to {describe_address(_address(arguments))} "
-            f"instead of {describe_address(order.get('address', {}))}."
-        )
-    if tool == "modify_pending_order_payment":
-        return _payment(order, customer, str(arguments["payment_method_id"]))
-    if tool == "return_delivered_order_items":
-        return _return(order, customer, list(arguments["item_ids"]), str(arguments["payment_method_id"]))
-    if tool in {"modify_pending_order_items", "exchange_delivered_order_items"}:
-        return await _swap(ctx, tool, order, customer, arguments)
-    raise RetailError(f"{tool} is not an action that needs confirmation")
+    return order, customer
 
 
 def _require(order: JsonDict, status: str, doing: str) -> None:
@@ -59,8 +82,7 @@ def _require(order: JsonDict, status: str, doing: str) -> None:
 
 
 def _address(arguments: dict[str, Any]) -> JsonDict:
-    keys = ("address1", "address2", "city", "state", "zip", "country")
-    return {key: str(arguments.get(key, "")).strip() for key in keys}
+    return Address.parse(arguments["address"]).document()
 
 
 def _method(customer: JsonDict, method_id: str) -> JsonDict:
@@ -145,9 +167,8 @@ def _return(order: JsonDict, customer: JsonDict, item_ids: list[str], method_id:
 
 
 async def _swap(
-    ctx: ToolContext, tool: str, order: JsonDict, customer: JsonDict, arguments: dict[str, Any]
+    ctx: ToolContext, order: JsonDict, customer: JsonDict, arguments: dict[str, Any], *, exchanging: bool
 ) -> str:
-    exchanging = tool == "exchange_delivered_order_items"
     _require(order, "delivered" if exchanging else "pending", "be exchanged" if exchanging else "be changed")
     items = _items(order, list(arguments["item_ids"]))
     new_ids = list(arguments["new_item_ids"])

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from bot.staff_cli import STAFF_ACTIONS
 from dialogs.tools.runner import MAX_VERIFICATION_FAILURES, ToolRunner
 from dialogs.turn import DialogState
 from shop.retail import RetailService
@@ -28,13 +29,20 @@ def verified(user_id: str) -> DialogState:
 
 def test_schemas_come_from_the_signatures_and_never_name_the_customer(tools: ToolRunner) -> None:
     schemas = {s["function"]["name"]: s["function"] for s in tools.schemas()}
-    assert set(RetailService.TOOL_NAMES) | {"search_policies", "request_human_agent"} == set(schemas)
+    assert set(STAFF_ACTIONS) | {"search_policies", "request_human_agent"} == set(schemas)
+    assert len(STAFF_ACTIONS) == 14  # every rule of the shop is a tool, declared once
     cancel = schemas["cancel_pending_order"]
     assert cancel["parameters"]["required"] == ["order_id", "reason"]
     assert cancel["parameters"]["properties"]["reason"]["enum"] == ["no longer needed", "ordered by mistake"]
     assert "'#W2611340'" in cancel["parameters"]["properties"]["order_id"]["description"]
     assert cancel["parameters"]["additionalProperties"] is False
     assert schemas["modify_pending_order_items"]["parameters"]["properties"]["item_ids"]["type"] == "array"
+    # An address is one object, written in place (no $ref a small model server may not follow).
+    address = schemas["modify_pending_order_address"]["parameters"]["properties"]["address"]
+    assert address["type"] == "object" and address["additionalProperties"] is False
+    assert set(address["required"]) == {"address1", "city", "state", "country", "zip"}
+    assert "'986 Sunset Drive'" in address["properties"]["address1"]["description"]
+    assert "$ref" not in json.dumps(schemas) and "$defs" not in json.dumps(schemas)
     for function in schemas.values():
         assert "user_id" not in function["parameters"].get("properties", {})
         assert function["description"]

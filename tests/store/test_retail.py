@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from shop.errors import ConcurrencyConflict, RetailError
+from shop.models import Address
 from shop.retail import RetailService
 from shop.store.sqlite import SqliteStore
 from tests.store.conftest import ReadRendezvous
@@ -130,7 +131,7 @@ async def test_actions_on_another_customers_order_are_refused(retail: RetailServ
     )
     with pytest.raises(RetailError, match="not found"):
         await retail.modify_user_address(
-            OMAR, "1 Main St", "", "Austin", "TX", "USA", "78701", acting_user_id=ETHAN
+            OMAR, address("1 Main St", "", "Austin", "TX", "USA", "78701"), acting_user_id=ETHAN
         )
 
 
@@ -204,12 +205,25 @@ async def test_two_concurrent_cancels_of_one_order_exactly_one_succeeds(retail_s
     assert await gift_balance(retail, ETHAN, ETHAN_GIFT) == 4128.45  # credited once
 
 
+def address(address1: str, address2: str, city: str, state: str, country: str, zip_code: str) -> Address:
+    return Address.model_validate(
+        {
+            "address1": address1,
+            "address2": address2,
+            "city": city,
+            "state": state,
+            "country": country,
+            "zip": zip_code,
+        }
+    )
+
+
 # -- pending order changes ----------------------------------------------------------------------
 
 
 async def test_a_pending_orders_address_can_change(retail: RetailService) -> None:
     order = await retail.modify_pending_order_address(
-        CARD_PAID_PENDING, "1 Main St", "", "Austin", "TX", "USA", "78701", acting_user_id=OMAR
+        CARD_PAID_PENDING, address("1 Main St", "", "Austin", "TX", "USA", "78701"), acting_user_id=OMAR
     )
     assert order["address"] == {
         "address1": "1 Main St",
@@ -228,19 +242,21 @@ async def test_address_changes_are_refused_off_pending_or_incomplete(retail: Ret
         retail,
         DELIVERED,
         "only pending orders can be modified",
-        retail.modify_pending_order_address(DELIVERED, "1 Main St", "", "Austin", "TX", "USA", "78701"),
+        retail.modify_pending_order_address(
+            DELIVERED, address("1 Main St", "", "Austin", "TX", "USA", "78701")
+        ),
     )
     await refused(
         retail,
         CARD_PAID_PENDING,
         "missing address1, zip",
-        retail.modify_pending_order_address(CARD_PAID_PENDING, " ", "", "Austin", "TX", "USA", ""),
+        retail.modify_pending_order_address(CARD_PAID_PENDING, address(" ", "", "Austin", "TX", "USA", "")),
     )
 
 
 async def test_a_customers_address_changes_and_name_zip_lookup_follows(retail: RetailService) -> None:
     user = await retail.modify_user_address(
-        "noah_brown_6181", "5 Elm St", "Apt 2", "Boston", "MA", "USA", "02110"
+        "noah_brown_6181", address("5 Elm St", "Apt 2", "Boston", "MA", "USA", "02110")
     )
     assert user["address"]["zip"] == "02110"
     assert await retail.find_user_id_by_name_zip("Noah", "Brown", "02110") == "noah_brown_6181"
