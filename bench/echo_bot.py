@@ -24,9 +24,10 @@ from botbuilder.schema import Activity
 
 from bot.channels.connector import ConnectorEndpoint
 from bot.channels.directline import BotDelivery, DirectLineService
+from bot.channels.http import deferred_routes
 from bot.channels.tokens import TokenSigner
-from bot.channels.webchat import WebChatPage
 from bot.http_errors import error_middleware
+from bot.service import CONNECTOR, DIRECTLINE
 from shop.store.sqlite import SqliteStore
 
 
@@ -39,29 +40,31 @@ def create_echo_app() -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(SimpleNamespace()))
     bot = EchoBot()
-    directline = DirectLineService(TokenSigner("", 1800), bot_id="echo-bot", bot_name="Echo")
 
     async def run(raw: dict[str, Any], deliver: BotDelivery) -> None:
         # Stock: the adapter authenticates (anonymously) and replies over HTTP to the
         # activity's serviceUrl, the Bot Connector endpoint; `deliver` goes unused.
         await adapter.process_activity("", Activity().deserialize(raw), bot.on_turn)
 
-    directline.attach_bot(run)
-
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    # The same channel, built the same way as Aftercare's (its routes served by the
+    # objects built once the durable Direct Line log is open), so the transport costs the same.
     app.add_routes([web.get("/healthz", healthz)])
-    app.add_routes(directline.routes())
-    app.add_routes(ConnectorEndpoint(directline).routes())
-    app.add_routes(WebChatPage(directline).routes())
+    app.add_routes(deferred_routes(DIRECTLINE, DirectLineService.ROUTES))
+    app.add_routes(deferred_routes(CONNECTOR, ConnectorEndpoint.ROUTES))
 
     async def conversation_log(app: web.Application) -> AsyncIterator[None]:
-        # The same durable Direct Line log as Aftercare's, so the transport costs the same.
         with tempfile.TemporaryDirectory() as folder:
             store = await SqliteStore.open(Path(folder) / "echo.sqlite3")
-            directline.attach_store(store)
+            directline = DirectLineService(
+                TokenSigner("", 1800), store, run, bot_id="echo-bot", bot_name="Echo"
+            )
+            app[DIRECTLINE] = directline
+            app[CONNECTOR] = ConnectorEndpoint(directline)
             yield
+            await directline.aclose()
             await store.aclose()
 
     app.cleanup_ctx.append(conversation_log)

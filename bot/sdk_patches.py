@@ -23,7 +23,8 @@ msrest's async `requests` sender: its own threads, not the event loop's default 
     it to the store before answering. With six replies in flight the six threads wait
     for handlers that wait for a thread: the app deadlocked until requests' 100 s read
     timeout (8 concurrent conversations on STORE=cosmos were enough). The patched
-    `send` is msrest's own, line for line, but runs `requests` on a pool of its own, so
+    `send` is msrest's own, line for line, but runs `requests` on a pool the app owns
+    (started and shut down in its lifecycle), so
     replies waiting on the app can no longer starve the work that answers them. (The
     app's own Direct Line turns now reply in-process; the patch still covers proactive
     messages and every reply to Azure's channels.)
@@ -43,7 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import weakref
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
 from typing import Any
 
 import requests
@@ -55,30 +59,36 @@ from msrest.universal_http.requests import ClientRetryPolicy
 
 from shop.store import jsondoc
 
+log = logging.getLogger(__name__)
+
 # Replies, typing indicators and token calls in flight at once; each waits on I/O.
 CONNECTOR_THREADS = 64
+# The releases each patch was written against and checked with: another release may have
+# changed the code a patch replaces, so it is then left unpatched (with a warning).
+PATCHED_RELEASES = {"msrest": "0.7.1", "botbuilder-core": "4.17.1"}
+
+# The app's connector threads, by event loop (an app registers its pool in its lifecycle).
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
 
 
-class _ConnectorPool:
-    """The threads msrest's blocking HTTP calls run on, made once per process."""
+def use_connector_threads(loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor) -> None:
+    """msrest's blocking sends made on `loop` run on `executor` (the app owns and closes it)."""
+    _pools[loop] = executor
 
-    executor: ThreadPoolExecutor | None = None
 
-    @classmethod
-    def get(cls) -> ThreadPoolExecutor:
-        if cls.executor is None:
-            cls.executor = ThreadPoolExecutor(CONNECTOR_THREADS, thread_name_prefix="msrest-requests")
-        return cls.executor
+def release_connector_threads(loop: asyncio.AbstractEventLoop) -> None:
+    _pools.pop(loop, None)
 
 
 async def _send_on_connector_pool(
     self: AsyncBasicRequestsHTTPSender, request: ClientRequest, **kwargs: Any
 ) -> AsyncRequestsClientResponse:
-    """`AsyncBasicRequestsHTTPSender.send` of msrest 0.7.1, on `_ConnectorPool` threads."""
+    """`AsyncBasicRequestsHTTPSender.send` of msrest 0.7.1, on the app's connector threads
+    (the loop's default executor, as before, where no app registered any)."""
     session = kwargs.pop("session", self.session)
     loop = kwargs.get("loop", asyncio.get_event_loop())
     future = loop.run_in_executor(
-        _ConnectorPool.get(), functools.partial(session.request, request.method, request.url, **kwargs)
+        _pools.get(loop), functools.partial(session.request, request.method, request.url, **kwargs)
     )
     try:
         return AsyncRequestsClientResponse(request, await future)
@@ -99,9 +109,29 @@ def _json_state_hash(self: CachedBotState, obj: object) -> str:
         return "jsonpickle:" + _jsonpickle_state_hash(self, obj)
 
 
-def apply_sdk_patches() -> None:
-    """Applies every patch; calling it again changes nothing."""
-    if not isinstance(ClientRetryPolicy.safe_codes, frozenset):
-        ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
-    AsyncBasicRequestsHTTPSender.send = _send_on_connector_pool  # type: ignore[method-assign]
-    CachedBotState.compute_hash = _json_state_hash
+def apply_sdk_patches() -> list[str]:
+    """Applies every patch written for the installed release; calling it again changes
+    nothing. Returns the patches applied."""
+    applied = []
+    if _is_patched_release("msrest"):
+        if not isinstance(ClientRetryPolicy.safe_codes, frozenset):
+            ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
+        AsyncBasicRequestsHTTPSender.send = _send_on_connector_pool  # type: ignore[method-assign]
+        applied += ["msrest retry policy", "msrest sender threads"]
+    if _is_patched_release("botbuilder-core"):
+        CachedBotState.compute_hash = _json_state_hash
+        applied.append("botbuilder state hash")
+    return applied
+
+
+def _is_patched_release(distribution: str) -> bool:
+    installed = version(distribution)
+    if installed == PATCHED_RELEASES[distribution]:
+        return True
+    log.warning(
+        "%s %s is installed, but its patch was written for %s: left unpatched (slower, not wrong)",
+        distribution,
+        installed,
+        PATCHED_RELEASES[distribution],
+    )
+    return False

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -16,12 +17,17 @@ from botbuilder.schema import Activity
 from bot.adapter import AftercareAdapter, bot_framework_authentication
 from bot.channels.connector import ConnectorEndpoint
 from bot.channels.directline import BotDelivery, DirectLineService, TurnRunner
-from bot.channels.http import MAX_BODY_BYTES, read_json_object
+from bot.channels.http import MAX_BODY_BYTES, deferred_routes, read_json_object
 from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.errors import BadRequest, Unauthorized
 from bot.http_errors import error_middleware
-from bot.sdk_patches import apply_sdk_patches
+from bot.sdk_patches import (
+    CONNECTOR_THREADS,
+    apply_sdk_patches,
+    release_connector_threads,
+    use_connector_threads,
+)
 from bot.settings import Settings
 from bot.state_storage import BotFrameworkStorage
 from bot.support_bot import SupportBot
@@ -43,6 +49,7 @@ STORES = web.AppKey("stores", Stores)
 OFFLINE_RESOURCES = web.AppKey("offline_resources", OfflineResources)
 DIRECTLINE = web.AppKey("directline", DirectLineService)
 WEBCHAT = web.AppKey("webchat", WebChatPage)
+CONNECTOR = web.AppKey("connector", ConnectorEndpoint)
 OWN_EMBEDDINGS = web.AppKey("own_embeddings", Embeddings)
 
 BOT_NAME = "Aftercare"
@@ -124,7 +131,6 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
         if settings.seed_on_start:
             await _seed(stores, settings)
         app[STORES] = stores
-        await _attach_directline(app[DIRECTLINE], stores, settings)
         model = build_chat_model(settings)
         engine = await _dialog_engine(app, RetailService(stores.orders), model)
         app[BOT] = SupportBot(
@@ -165,18 +171,19 @@ async def _dialog_engine(
     )
 
 
-async def _attach_directline(directline: DirectLineService, stores: Stores, settings: Settings) -> None:
-    """Keeps Direct Line logs in the state store. Without a secret, the token signing key
-    lives there too, so a restarted app and its sibling instances accept the same tokens."""
-    directline.attach_store(stores.state)
+async def _signer(stores: Stores, settings: Settings) -> TokenSigner:
+    """The Direct Line token signer. Without a secret its key lives in the state store,
+    so a restarted app and its sibling instances accept the same tokens."""
+    signer = TokenSigner(settings.direct_line_secret, settings.direct_line_token_ttl_s)
     if settings.direct_line_secret:
-        return
+        return signer
     stored = await stores.state.read_state(SIGNING_KEY_DOC)
     if stored is None:
         await stores.state.write_state(SIGNING_KEY_DOC, {"key": secrets.token_hex(32)})
         stored = await stores.state.read_state(SIGNING_KEY_DOC)
     assert stored is not None
-    directline.signer.use_key(bytes.fromhex(stored.doc["key"]))
+    signer.use_key(bytes.fromhex(stored.doc["key"]))
+    return signer
 
 
 async def _seed(stores: Stores, settings: Settings) -> None:
@@ -185,8 +192,23 @@ async def _seed(stores: Stores, settings: Settings) -> None:
         log.info("seeded the order store with %d records from %s", imported, settings.dataset_dir)
 
 
-async def _sweep_idle_conversations(app: web.Application) -> AsyncIterator[None]:
-    directline = app[DIRECTLINE]
+async def _local_channel(app: web.Application) -> AsyncIterator[None]:
+    """Builds the local Direct Line channel, whole, once the stores are open: its logs in
+    the state store, its turns run by the bot, its Bot Connector endpoint and Web Chat
+    page on top; forgets idle conversations every ten minutes; closes it at shutdown."""
+    settings, stores = app[SETTINGS], app[STORES]
+    directline = DirectLineService(
+        await _signer(stores, settings),
+        stores.state,
+        _local_channel_runner(app),
+        bot_id=settings.app_id or "aftercare-bot",
+        bot_name=BOT_NAME,
+        public_url=settings.public_url,
+        replay_after_s=settings.direct_line_replay_after_s,
+    )
+    app[DIRECTLINE] = directline
+    app[CONNECTOR] = ConnectorEndpoint(directline)
+    app[WEBCHAT] = WebChatPage(directline, settings.webchat_bundle)
 
     async def sweep_forever() -> None:
         while True:
@@ -203,34 +225,35 @@ async def _sweep_idle_conversations(app: web.Application) -> AsyncIterator[None]
     await directline.aclose()
 
 
+async def _connector_threads(app: web.Application) -> AsyncIterator[None]:
+    """The threads the Bot Framework SDK's blocking HTTP replies run on (`bot.sdk_patches`),
+    owned by this app: started with it, shut down with it."""
+    executor = ThreadPoolExecutor(CONNECTOR_THREADS, thread_name_prefix="connector-http")
+    loop = asyncio.get_running_loop()
+    use_connector_threads(loop, executor)
+    yield
+    release_connector_threads(loop)
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
 def create_app(settings: Settings, *, offline_resources: OfflineResources | None = None) -> web.Application:
     """The whole service. `offline_resources` lets a process that builds many apps (the
     tests) embed the intent examples and policy documents once."""
     apply_sdk_patches()
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     adapter = AftercareAdapter(bot_framework_authentication(settings))
-    directline = DirectLineService(
-        TokenSigner(settings.direct_line_secret, settings.direct_line_token_ttl_s),
-        bot_id=settings.app_id or "aftercare-bot",
-        bot_name=BOT_NAME,
-        public_url=settings.public_url,
-        replay_after_s=settings.direct_line_replay_after_s,
-    )
-    directline.attach_bot(_local_channel_runner(app))
-    webchat = WebChatPage(directline, settings.webchat_bundle)
-
     app[SETTINGS] = settings
     app[ADAPTER] = adapter
-    app[DIRECTLINE] = directline
-    app[WEBCHAT] = webchat
     if offline_resources is not None:
         app[OFFLINE_RESOURCES] = offline_resources
 
     app.add_routes([web.post("/api/messages", MessagesEndpoint(adapter).handle)])
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
-    app.add_routes(directline.routes())
-    app.add_routes(ConnectorEndpoint(directline).routes())
-    app.add_routes(webchat.routes())
+    # The channel is built at start-up (it needs the stores); its routes are served by it then.
+    app.add_routes(deferred_routes(DIRECTLINE, DirectLineService.ROUTES))
+    app.add_routes(deferred_routes(CONNECTOR, ConnectorEndpoint.ROUTES))
+    app.add_routes(deferred_routes(WEBCHAT, WebChatPage.ROUTES))
+    app.cleanup_ctx.append(_connector_threads)
     app.cleanup_ctx.append(_open_stores)
-    app.cleanup_ctx.append(_sweep_idle_conversations)
+    app.cleanup_ctx.append(_local_channel)
     return app

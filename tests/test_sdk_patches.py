@@ -4,6 +4,7 @@ replies are sent exactly as msrest sends them, only on threads of their own."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,8 @@ from botframework.connector.auth import MicrosoftAppCredentials
 from msrest.exceptions import ClientRequestError
 from msrest.universal_http.requests import ClientRetryPolicy
 
-from bot.sdk_patches import apply_sdk_patches
+from bot import sdk_patches
+from bot.sdk_patches import apply_sdk_patches, release_connector_threads, use_connector_threads
 
 
 def test_retry_policy_is_unchanged_by_the_patch() -> None:
@@ -57,6 +59,8 @@ async def test_a_reply_goes_out_while_every_default_executor_thread_is_busy() ->
     await server.start_server()
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    own_threads = ThreadPoolExecutor(max_workers=2)
+    use_connector_threads(loop, own_threads)  # as the app does at start-up
     released = threading.Event()
     busy = loop.run_in_executor(None, released.wait, 30)
     try:
@@ -69,7 +73,22 @@ async def test_a_reply_goes_out_while_every_default_executor_thread_is_busy() ->
     finally:
         released.set()
         await busy
+        release_connector_threads(loop)
+        own_threads.shutdown()
         await server.close()
+
+
+def test_a_patch_is_left_out_for_a_release_it_was_not_written_for(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    releases = {"msrest": "0.7.2", "botbuilder-core": "4.17.1"}
+    monkeypatch.setattr(sdk_patches, "version", releases.__getitem__)
+    monkeypatch.setattr(ClientRetryPolicy, "safe_codes", list(range(500)))
+    with caplog.at_level(logging.WARNING, logger="bot.sdk_patches"):
+        applied = sdk_patches.apply_sdk_patches()
+    assert applied == ["botbuilder state hash"]
+    assert isinstance(ClientRetryPolicy.safe_codes, list)  # msrest left as it is
+    assert "msrest 0.7.2 is installed, but its patch was written for 0.7.1" in caplog.text
 
 
 async def test_a_failed_request_still_raises_msrests_own_error() -> None:

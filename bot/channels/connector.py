@@ -10,23 +10,26 @@ post here.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from aiohttp import web
 
 from bot.channels.directline import DirectLineService
-from bot.channels.http import is_loopback, read_json_object
+from bot.channels.http import RouteSpecs, bound_routes, is_loopback, read_json_object
 from bot.errors import BadRequest, Forbidden, NotFound
 
 
 class ConnectorEndpoint:
+    ROUTES: ClassVar[RouteSpecs] = (
+        ("POST", "/v3/conversations/{conversation_id}/activities", "send_to_conversation"),
+        ("POST", "/v3/conversations/{conversation_id}/activities/{reply_to_id}", "reply_to_activity"),
+    )
+
     def __init__(self, directline: DirectLineService) -> None:
         self._directline = directline
 
     def routes(self) -> list[web.RouteDef]:
-        base = "/v3/conversations/{conversation_id}/activities"
-        return [
-            web.post(base, self.send_to_conversation),
-            web.post(base + "/{reply_to_id}", self.reply_to_activity),
-        ]
+        return bound_routes(self, self.ROUTES)
 
     async def send_to_conversation(self, request: web.Request) -> web.Response:
         return await self._accept(request, reply_to_id=None)

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 
@@ -28,7 +28,14 @@ from bot.channels.directline_log import (
     Subscription,
     utc_timestamp,
 )
-from bot.channels.http import bearer_credential, is_loopback, loopback_url, read_json_object
+from bot.channels.http import (
+    RouteSpecs,
+    bearer_credential,
+    bound_routes,
+    is_loopback,
+    loopback_url,
+    read_json_object,
+)
 from bot.channels.tokens import DirectLineGrant, TokenSigner
 from bot.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from shop.errors import StoreUnavailable
@@ -53,36 +60,39 @@ _ACCEPTED_ACTIVITY_TYPES = {"message", "event", "typing", "invoke", "conversatio
 class DirectLineService:
     """Conversations, tokens and the routes of the local Direct Line channel."""
 
+    # (HTTP method, path, handler name): `routes()` binds them to this service; the app
+    # binds them to the service it builds at start-up (`bot.channels.http.deferred_routes`).
+    ROUTES: ClassVar[RouteSpecs] = (
+        ("POST", "/v3/directline/tokens/generate", "generate_token"),
+        ("POST", "/v3/directline/tokens/refresh", "refresh_token"),
+        ("POST", "/v3/directline/conversations", "start_conversation"),
+        ("GET", "/v3/directline/conversations/{conversation_id}", "reconnect"),
+        ("POST", "/v3/directline/conversations/{conversation_id}/activities", "post_activity"),
+        ("GET", "/v3/directline/conversations/{conversation_id}/activities", "get_activities"),
+        ("GET", "/v3/directline/conversations/{conversation_id}/stream", "stream"),
+    )
+
     def __init__(
         self,
         signer: TokenSigner,
+        store: StateStore,
+        runner: TurnRunner,
         *,
         bot_id: str,
         bot_name: str,
         public_url: str = "",
         replay_after_s: float = 30.0,
     ) -> None:
+        """A working channel in one step: conversation logs in `store` (the app's state
+        store), customer activities to `runner` (the bot)."""
         self.signer = signer
         self._replay_after_s = replay_after_s
-        self._conversations: ConversationRegistry | None = None
+        self.conversations = ConversationRegistry(store, CONVERSATION_IDLE_LIMIT_S)
         self.bot_id = bot_id
         self.bot_name = bot_name
         self._public_url = public_url
-        self._runner: TurnRunner | None = None
-        self._turns: set[asyncio.Task[None]] = set()
-
-    def attach_bot(self, runner: TurnRunner) -> None:
         self._runner = runner
-
-    def attach_store(self, store: StateStore) -> None:
-        """Keeps the conversation logs in `store` (the app's state store), opened at start-up."""
-        self._conversations = ConversationRegistry(store, CONVERSATION_IDLE_LIMIT_S)
-
-    @property
-    def conversations(self) -> ConversationRegistry:
-        if self._conversations is None:
-            raise RuntimeError("the Direct Line channel has no store attached yet")
-        return self._conversations
+        self._turns: set[asyncio.Task[None]] = set()
 
     # ----- tokens and access ---------------------------------------------------------
 
@@ -165,16 +175,7 @@ class DirectLineService:
     # ----- routes --------------------------------------------------------------------
 
     def routes(self) -> list[web.RouteDef]:
-        prefix = "/v3/directline"
-        return [
-            web.post(f"{prefix}/tokens/generate", self.generate_token),
-            web.post(f"{prefix}/tokens/refresh", self.refresh_token),
-            web.post(f"{prefix}/conversations", self.start_conversation),
-            web.get(f"{prefix}/conversations/{{conversation_id}}", self.reconnect),
-            web.post(f"{prefix}/conversations/{{conversation_id}}/activities", self.post_activity),
-            web.get(f"{prefix}/conversations/{{conversation_id}}/activities", self.get_activities),
-            web.get(f"{prefix}/conversations/{{conversation_id}}/stream", self.stream),
-        ]
+        return bound_routes(self, self.ROUTES)
 
     async def generate_token(self, request: web.Request) -> web.Response:
         self._require_secret_or_loopback(request)
@@ -381,9 +382,6 @@ class DirectLineService:
         task.add_done_callback(self._turns.discard)
 
     async def _run_turn(self, conversation: Conversation, activity: Activity) -> None:
-        if self._runner is None:
-            log.error("direct line has no bot attached; dropping activity %s", activity.get("id"))
-            return
         async with conversation.turn_lock:
             conversation.answering = activity.get("id") if activity.get("type") == "message" else None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -58,3 +59,27 @@ def loopback_url(request: web.Request) -> str:
     if address.is_unspecified or address.is_loopback:
         host = "127.0.0.1" if address.version == 4 else "::1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+# (HTTP method, path, name of the handler method): a channel's routes, declared once.
+RouteSpecs = tuple[tuple[str, str, str], ...]
+
+
+def bound_routes(handler: object, specs: RouteSpecs) -> list[web.RouteDef]:
+    """The routes served by `handler`'s methods."""
+    return [web.route(method, path, getattr(handler, name)) for method, path, name in specs]
+
+
+def deferred_routes(key: web.AppKey[Any], specs: RouteSpecs) -> list[web.RouteDef]:
+    """The routes served by the methods of `app[key]`, an object the app builds at
+    start-up (in its cleanup context, once the stores are open), when the routes must
+    already be registered."""
+
+    def handler(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            method: Callable[[web.Request], Awaitable[web.StreamResponse]] = getattr(request.app[key], name)
+            return await method(request)
+
+        return handle
+
+    return [web.route(method, path, handler(name)) for method, path, name in specs]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from aiohttp import web
 
 from bot.channels.directline import DirectLineService
-from bot.channels.http import read_json_object
+from bot.channels.http import RouteSpecs, bound_routes, read_json_object
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -24,13 +25,15 @@ class WebChatPage:
     def bundle_present(self) -> bool:
         return self._bundle.is_file()
 
+    ROUTES: ClassVar[RouteSpecs] = (
+        ("GET", "/", "page"),
+        ("GET", "/favicon.ico", "favicon"),
+        ("GET", "/static/webchat.js", "bundle"),
+        ("POST", "/api/directline/token", "token"),
+    )
+
     def routes(self) -> list[web.RouteDef]:
-        return [
-            web.get("/", self.page),
-            web.get("/favicon.ico", self.favicon),
-            web.get("/static/webchat.js", self.bundle),
-            web.post("/api/directline/token", self.token),
-        ]
+        return bound_routes(self, self.ROUTES)
 
     async def page(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})

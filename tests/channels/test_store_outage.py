@@ -67,13 +67,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SwitchableStore]:
 
 @pytest.fixture
 async def base_url(store: SwitchableStore) -> AsyncIterator[str]:
-    directline = DirectLineService(TokenSigner("", 1800), bot_id="bot", bot_name="Bot")
-    directline.attach_store(store)
-
     async def no_bot(activity: dict[str, Any], deliver: Any) -> None:
         return None
 
-    directline.attach_bot(no_bot)
+    directline = DirectLineService(TokenSigner("", 1800), store, no_bot, bot_id="bot", bot_name="Bot")
     app = web.Application(middlewares=[error_middleware])
     app.add_routes(directline.routes())
     server = TestServer(app, host="127.0.0.1")

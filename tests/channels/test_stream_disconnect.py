@@ -37,11 +37,14 @@ class VanishedClient:
         await asyncio.Event().wait()  # the client says nothing
 
 
+async def _no_bot(activity: dict[str, Any], deliver: Any) -> None:
+    return None
+
+
 @pytest.fixture
 async def directline(tmp_path: Path) -> AsyncIterator[DirectLineService]:
     store = await SqliteStore.open(tmp_path / "log.sqlite3")
-    service = DirectLineService(TokenSigner("", 1800), bot_id="bot", bot_name="Bot")
-    service.attach_store(store)
+    service = DirectLineService(TokenSigner("", 1800), store, _no_bot, bot_id="bot", bot_name="Bot")
     yield service
     await service.aclose()
     await store.aclose()
