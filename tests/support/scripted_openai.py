@@ -1,4 +1,4 @@
-"""A scripted OpenAI-compatible server: the chat-completions HTTP API, answering what a test scripts.
+"""A scripted OpenAI-compatible server: chat completions and embeddings, answering what a test scripts.
 
 It stands in for Azure OpenAI and OpenAI, which cannot be reached from here, at the HTTP
 boundary: the real `openai` SDK talks to it. It serves both URL shapes
@@ -53,12 +53,38 @@ class ScriptedOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._complete)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._complete)
+        app.router.add_post("/v1/embeddings", self._embed)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embed)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server()
 
     async def close(self) -> None:
         if self._server is not None:
             await self._server.close()
+
+    async def _embed(self, request: web.Request) -> web.Response:
+        """`/embeddings`: a scripted error status if one is queued, else one vector per
+        input (three dimensions derived from the text, not normalised, returned in reverse
+        order with their `index`, as the API may), recorded like every request."""
+        body = await request.json()
+        self.requests.append(body)
+        self.paths.append(request.path_qs)
+        if self.steps and "status" in self.steps[0]:
+            step = self.steps.popleft()
+            return web.json_response({"error": {"message": "scripted"}}, status=int(step["status"]))
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        rows = [
+            {"object": "embedding", "index": i, "embedding": [float(len(t)), float(t.count("e")) + 1.0, 2.0]}
+            for i, t in enumerate(texts)
+        ]
+        return web.json_response(
+            {
+                "object": "list",
+                "data": list(reversed(rows)),
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        )
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
