@@ -26,8 +26,9 @@ from bot.channels.connector import ConnectorEndpoint
 from bot.channels.directline import BotDelivery, DirectLineService
 from bot.channels.http import deferred_routes
 from bot.channels.tokens import TokenSigner
+from bot.channels.webchat import WebChatPage
 from bot.http_errors import error_middleware
-from bot.service import CONNECTOR, DIRECTLINE
+from bot.service import CONNECTOR, DIRECTLINE, WEBCHAT
 from shop.store.sqlite import SqliteStore
 
 
@@ -54,6 +55,7 @@ def create_echo_app() -> web.Application:
     app.add_routes([web.get("/healthz", healthz)])
     app.add_routes(deferred_routes(DIRECTLINE, DirectLineService.ROUTES))
     app.add_routes(deferred_routes(CONNECTOR, ConnectorEndpoint.ROUTES))
+    app.add_routes(deferred_routes(WEBCHAT, WebChatPage.ROUTES))
 
     async def conversation_log(app: web.Application) -> AsyncIterator[None]:
         with tempfile.TemporaryDirectory() as folder:
@@ -63,6 +65,7 @@ def create_echo_app() -> web.Application:
             )
             app[DIRECTLINE] = directline
             app[CONNECTOR] = ConnectorEndpoint(directline)
+            app[WEBCHAT] = WebChatPage(directline, Path("node_modules/botframework-webchat/dist/webchat.js"))
             yield
             await directline.aclose()
             await store.aclose()

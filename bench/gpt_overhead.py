@@ -49,13 +49,13 @@ from dialogs.gpt import GptDialog, GptPrompts
 from dialogs.tools.runner import ToolRunner
 from dialogs.turn import Channel, DialogState, EngineName, Reply
 from providers.llm.openai_compatible import CircuitBreaker, OpenAIChatModel
-from shop.dataset import import_dataset
+from shop.dataset import SHIPPED_DATASET_DIR, import_dataset
 from shop.retail import RetailService
 from shop.store.sqlite import SqliteStore
 from tests.support.scripted_openai import ScriptedOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASET_DIR = ROOT.parent / "shared" / "datasets" / "retail"
+DATASET_DIR = SHIPPED_DATASET_DIR
 CUSTOMER = "sofia_rossi_8776"
 ORDER = "#W5918442"
 ANSWER = (

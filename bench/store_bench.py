@@ -26,14 +26,14 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.state_storage import BotFrameworkStorage
-from shop.dataset import import_dataset
+from shop.dataset import SHIPPED_DATASET_DIR, import_dataset
 from shop.retail import RetailService
 from shop.store.base import Collection
 from shop.store.cosmos import CosmosStore
 from shop.store.sqlite import SqliteStore
 from tests.support.cosmos import TEST_KEY, cosmos_server
 
-DATASET_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "retail"
+DATASET_DIR = SHIPPED_DATASET_DIR
 Store = SqliteStore | CosmosStore
 
 

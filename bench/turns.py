@@ -41,13 +41,14 @@ from pathlib import Path
 import aiohttp
 
 from dialogs.intents import mask
+from shop.dataset import SHIPPED_DATASET_DIR
 from tests.support.cosmos import TEST_KEY, cosmos_server
 from tests.support.directline import start_conversation
 
 ROOT = Path(__file__).resolve().parents[1]
 # The warm-up talks as other customers than the measured run, so it warms no cache for it.
 WARM_UP_CUSTOMERS = 400
-DATASET = ROOT.parent / "shared" / "datasets" / "retail"
+DATASET = SHIPPED_DATASET_DIR
 
 # One customer's conversation; {first}, {email}, {order} and {other} are theirs.
 _CONVERSATION = (

@@ -1,6 +1,6 @@
 """The production store: Azure Cosmos DB through the async SDK (`azure.cosmos.aio`).
 
-Layout (see bot/store/README.md for the reasoning and the RU figures):
+Layout (see shop/store/README.md for the reasoning and the RU figures):
 
 - `users`, `orders`, `products`: partition key /id, id = the dataset key. Every read on
   a turn is a point read; order ids come alone (`get_order_details(order_id)`), so
