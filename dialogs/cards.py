@@ -9,7 +9,7 @@ from typing import Any
 
 from dialogs.turn import Channel, EngineName, PendingAction, Reply
 from dialogs.wording import describe_address, dollars, item_options, status_words
-from shop.store.base import JsonDict
+from shop.models import Order
 
 _CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 
@@ -53,7 +53,7 @@ def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = Non
     return card
 
 
-def order_card(order: JsonDict, tracking: list[str] | None = None) -> dict[str, Any]:
+def order_card(order: Order, tracking: list[str] | None = None) -> dict[str, Any]:
     """An order at a glance: status, items with options and prices, address, tracking."""
     items = [
         {
@@ -123,5 +123,5 @@ def confirm_card(pending: PendingAction) -> dict[str, Any]:
     return _card(body, actions)
 
 
-def tracking_numbers(order: JsonDict) -> list[str]:
+def tracking_numbers(order: Order) -> list[str]:
     return [str(t) for f in order.get("fulfillments", []) for t in f.get("tracking_id", [])]

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dialogs.cards import confirm_card, finalize, order_card
 from dialogs.tools.gate import is_explicit_yes, is_no
@@ -28,6 +28,7 @@ from dialogs.turn import Channel, DialogEngine, DialogState, EngineName, Reply, 
 from prompts import GPT_PROMPTS_DIR
 from providers.llm import ChatModel
 from shop.errors import ContentFiltered, ModelBehaviorError, ModelUnavailable
+from shop.models import Order
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class GptDialog:
     ) -> Reply:
         text = text.strip() or "Sorry, I lost my train of thought. Could you say that again?"
         suggestions: list[str] = []
-        card = order_card(shown_order) if shown_order else None
+        card = order_card(cast(Order, shown_order)) if shown_order else None
         if proposed and state.pending_action is not None:
             # The customer must see exactly what will happen, whatever the model wrote.
             if proposed not in text:

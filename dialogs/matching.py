@@ -9,10 +9,11 @@ instead of guessing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from shop.store.base import JsonDict
+from shop.models import Customer, OrderItem, PaymentMethod, Product, Variant
 
 # "all" alone only as the whole answer: "the kettle, that's all" means the kettle.
 _ALL_ITEMS = re.compile(
@@ -50,12 +51,12 @@ def _words(text: str) -> set[str]:
     return words | {w[:-1] for w in words if w.endswith("s") and len(w) > 3} | {w + "s" for w in words}
 
 
-def payment_methods(text: str, customer: JsonDict, *, original_id: str = "") -> list[str]:
+def payment_methods(text: str, customer: Customer, *, original_id: str = "") -> list[str]:
     """Ids of the customer's saved methods the text names, in the profile's order.
 
     "the original one" resolves to `original_id` when given.
     """
-    methods: dict[str, JsonDict] = customer.get("payment_methods") or {}
+    methods: dict[str, PaymentMethod] = customer.get("payment_methods") or {}
     lower = text.lower()
     if original_id and _ORIGINAL.search(lower):
         return [original_id]
@@ -75,7 +76,7 @@ def payment_methods(text: str, customer: JsonDict, *, original_id: str = "") -> 
     return found
 
 
-def items_named(text: str, items: list[JsonDict]) -> list[JsonDict]:
+def items_named(text: str, items: list[OrderItem]) -> list[OrderItem]:
     """The order items the text points at: all of them for "everything" (or "both" in a
     two-item order), else the items sharing the most words (name, options) with the text."""
     if _ALL_ITEMS.search(text) or (len(items) == 2 and re.search(r"\bboth\b", text, re.I)):
@@ -83,7 +84,7 @@ def items_named(text: str, items: list[JsonDict]) -> list[JsonDict]:
     words = _words(text) - _STOP
     if not words:
         return []
-    scored: list[tuple[int, int, JsonDict]] = []
+    scored: list[tuple[int, int, OrderItem]] = []
     for index, item in enumerate(items):
         name_words = _words(str(item.get("name", ""))) - _STOP
         option_words = set().union(*(_words(str(v)) for v in (item.get("options") or {}).values()))
@@ -103,16 +104,16 @@ class VariantChoice:
     `mentioned` (option values heard), `unavailable` (fitting but out of stock), and
     `ambiguous` (several fit equally well)."""
 
-    variant: JsonDict | None = None
+    variant: Variant | None = None
     mentioned: dict[str, str] = field(default_factory=dict)
     unavailable: bool = False
-    ambiguous: list[JsonDict] = field(default_factory=list)
+    ambiguous: list[Variant] = field(default_factory=list)
 
 
-def option_values(product: JsonDict) -> dict[str, list[str]]:
-    """Option name -> its values over the product's variants, in first-seen order."""
+def option_values(variants: Iterable[Variant]) -> dict[str, list[str]]:
+    """Option name -> its values over the variants, in first-seen order."""
     values: dict[str, list[str]] = {}
-    for variant in (product.get("variants") or {}).values():
+    for variant in variants:
         for key, value in (variant.get("options") or {}).items():
             bucket = values.setdefault(key, [])
             if str(value) not in bucket:
@@ -120,7 +121,7 @@ def option_values(product: JsonDict) -> dict[str, list[str]]:
     return values
 
 
-def mentioned_options(text: str, product: JsonDict, current: JsonDict | None = None) -> dict[str, str]:
+def mentioned_options(text: str, product: Product, current: OrderItem | None = None) -> dict[str, str]:
     """Option values of the product that the text names ('blue', '2L', 'size L', 'large').
 
     When the text names two values of one option ("the black one for a white one"), the
@@ -129,9 +130,9 @@ def mentioned_options(text: str, product: JsonDict, current: JsonDict | None = N
     lower = f" {text.lower()} "
     for words, letter in sorted(_SIZE_WORDS.items(), key=lambda kv: -len(kv[0])):
         lower = re.sub(rf"\b{words}\b", f" {words} size {letter.lower()} ", lower)
-    current_options = (current or {}).get("options") or {}
+    current_options = current["options"] if current else {}
     found: dict[str, str] = {}
-    for key, values in option_values(product).items():
+    for key, values in option_values(product["variants"].values()).items():
         heard: list[str] = []
         # Longest first, so "2L" is not read as "L" and "light blue" not as "blue".
         for value in sorted(values, key=len, reverse=True):
@@ -149,7 +150,7 @@ def mentioned_options(text: str, product: JsonDict, current: JsonDict | None = N
     return found
 
 
-def choose_variant(text: str, product: JsonDict, current: JsonDict) -> VariantChoice:
+def choose_variant(text: str, product: Product, current: OrderItem) -> VariantChoice:
     """The variant of `product` the customer asks for instead of the `current` item:
     it has every option value they named, and otherwise keeps as much of the current
     item as it can. Only an available variant is ever chosen."""
@@ -169,7 +170,7 @@ def choose_variant(text: str, product: JsonDict, current: JsonDict) -> VariantCh
         choice.unavailable = bool(fitting)
         return choice
 
-    def kept(variant: JsonDict) -> int:
+    def kept(variant: Variant) -> int:
         return sum(1 for k, v in (variant.get("options") or {}).items() if current_options.get(k) == v)
 
     best = max(kept(v) for v in available)

@@ -7,8 +7,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from shop.models import AddressDoc, Customer, Order, OrderItem, Payment, PaymentMethod
 from shop.rules import money
-from shop.store.base import JsonDict
 
 STATUS_WORDS = MappingProxyType(
     {
@@ -33,12 +33,12 @@ def status_words(status: str) -> str:
     return STATUS_WORDS.get(status, status)
 
 
-def item_options(item: JsonDict) -> str:
+def item_options(item: OrderItem) -> str:
     options = item.get("options") or {}
     return ", ".join(str(v) for v in options.values())
 
 
-def describe_item(item: JsonDict, *, price: bool = False) -> str:
+def describe_item(item: OrderItem, *, price: bool = False) -> str:
     """'Electric Kettle (1L, glass, black)', optionally with ' at $146.98'."""
     text = str(item.get("name", "item"))
     options = item_options(item)
@@ -49,11 +49,11 @@ def describe_item(item: JsonDict, *, price: bool = False) -> str:
     return text
 
 
-def describe_items(items: list[JsonDict], *, price: bool = False) -> str:
+def describe_items(items: list[OrderItem], *, price: bool = False) -> str:
     return join_words([describe_item(item, price=price) for item in items])
 
 
-def describe_method(method: JsonDict | None, method_id: str = "") -> str:
+def describe_method(method: PaymentMethod | None, method_id: str = "") -> str:
     """'Visa ending 9212', 'PayPal', 'gift card (balance $55.00)'."""
     if not method:
         return method_id or "the payment method"
@@ -68,12 +68,14 @@ def describe_method(method: JsonDict | None, method_id: str = "") -> str:
     return str(method.get("id", method_id))
 
 
-def method_of(customer: JsonDict, method_id: str) -> JsonDict | None:
+def method_of(customer: Customer | None, method_id: str) -> PaymentMethod | None:
+    if customer is None:
+        return None
     method = (customer.get("payment_methods") or {}).get(method_id)
     return method if isinstance(method, dict) else None
 
 
-def describe_address(address: JsonDict) -> str:
+def describe_address(address: AddressDoc) -> str:
     parts = [address.get("address1", ""), address.get("address2", ""), address.get("city", "")]
     state_zip = " ".join(p for p in (address.get("state", ""), address.get("zip", "")) if p)
     parts.append(state_zip)
@@ -81,13 +83,15 @@ def describe_address(address: JsonDict) -> str:
     return ", ".join(str(p) for p in parts if p)
 
 
-def original_payment(order: JsonDict) -> tuple[str, Decimal]:
+def original_payment(order: Order) -> tuple[str, Decimal]:
     """(method id, amount) of the order's first payment."""
-    first = (order.get("payment_history") or [{}])[0]
-    return str(first.get("payment_method_id", "")), money(first.get("amount", 0))
+    history = order.get("payment_history") or []
+    if not history:
+        return "", money(0)
+    return str(history[0]["payment_method_id"]), money(history[0]["amount"])
 
 
-def refunds(order: JsonDict) -> list[JsonDict]:
+def refunds(order: Order) -> list[Payment]:
     return [row for row in order.get("payment_history", []) if row.get("transaction_type") == "refund"]
 
 

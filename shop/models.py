@@ -7,7 +7,7 @@ them is built from these models, which check it first.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Required, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -54,7 +54,7 @@ class Address(BaseModel):
             raise RetailError(f"the new address is missing {', '.join(missing)}")
         return address
 
-    def document(self) -> JsonDict:
+    def document(self) -> AddressDoc:
         """The address in the dataset's key order, as orders and customers store it."""
         return {
             "address1": self.address1,
@@ -64,3 +64,88 @@ class Address(BaseModel):
             "state": self.state,
             "zip": self.zip,
         }
+
+
+# -- the records, as the stores hold them ------------------------------------------------------
+# TypedDicts rather than classes: the documents stay the dataset's own JSON (an export
+# round-trips unchanged) while every key the code reads or writes is named and type-checked.
+
+
+class AddressDoc(TypedDict):
+    address1: str
+    address2: str
+    city: str
+    country: str
+    state: str
+    zip: str
+
+
+class PersonName(TypedDict):
+    first_name: str
+    last_name: str
+
+
+class PaymentMethod(TypedDict, total=False):
+    source: Required[Literal["credit_card", "gift_card", "paypal"]]
+    id: Required[str]
+    brand: str  # credit cards
+    last_four: str  # credit cards
+    balance: float  # gift cards
+
+
+class Customer(TypedDict):
+    name: PersonName
+    address: AddressDoc
+    email: str
+    payment_methods: dict[str, PaymentMethod]
+    orders: list[str]
+
+
+class OrderItem(TypedDict):
+    name: str
+    product_id: str
+    item_id: str
+    price: float
+    options: dict[str, str]
+
+
+class Fulfillment(TypedDict):
+    tracking_id: list[str]
+    item_ids: list[str]
+
+
+class Payment(TypedDict):
+    transaction_type: Literal["payment", "refund"]
+    amount: float
+    payment_method_id: str
+
+
+class Order(TypedDict, total=False):
+    order_id: Required[str]
+    user_id: Required[str]
+    address: Required[AddressDoc]
+    items: Required[list[OrderItem]]
+    fulfillments: Required[list[Fulfillment]]
+    status: Required[str]
+    payment_history: Required[list[Payment]]
+    # Written by the order actions.
+    cancel_reason: str
+    return_items: list[str]
+    return_payment_method_id: str
+    exchange_items: list[str]
+    exchange_new_items: list[str]
+    exchange_payment_method_id: str
+    exchange_price_difference: float
+
+
+class Variant(TypedDict):
+    item_id: str
+    options: dict[str, str]
+    available: bool
+    price: float
+
+
+class Product(TypedDict):
+    name: str
+    product_id: str
+    variants: dict[str, Variant]

@@ -23,9 +23,10 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import cast
 
 from shop.errors import ConcurrencyConflict, RetailError, StoreUnavailable
-from shop.models import Address
+from shop.models import Address, Customer, Order, Product
 from shop.rules import (
     CANCEL_REASONS,
     OrderDraft,
@@ -66,17 +67,17 @@ class RetailService:
             raise RetailError("no customer has that name and zip code")
         return user_id
 
-    async def get_user_details(self, user_id: str, *, acting_user_id: str | None = None) -> JsonDict:
-        return (await self._customer(user_id, acting_user_id)).doc
+    async def get_user_details(self, user_id: str, *, acting_user_id: str | None = None) -> Customer:
+        return cast(Customer, (await self._customer(user_id, acting_user_id)).doc)
 
-    async def get_order_details(self, order_id: str, *, acting_user_id: str | None = None) -> JsonDict:
-        return (await self._order(order_id, acting_user_id)).doc
+    async def get_order_details(self, order_id: str, *, acting_user_id: str | None = None) -> Order:
+        return cast(Order, (await self._order(order_id, acting_user_id)).doc)
 
-    async def get_product_details(self, product_id: str) -> JsonDict:
+    async def get_product_details(self, product_id: str) -> Product:
         product = await self._store.get_product(product_id)
         if product is None:
             raise RetailError(f"product {product_id} not found")
-        return product.doc
+        return cast(Product, product.doc)
 
     async def list_all_product_types(self) -> dict[str, str]:
         return await self._store.list_product_types()

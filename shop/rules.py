@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 from shop.errors import RetailError
+from shop.models import Payment, PaymentMethod
 from shop.store.base import JsonDict, OrderStore, Versioned
 
 CANCEL_REASONS = frozenset({"no longer needed", "ordered by mistake"})
@@ -36,12 +37,12 @@ class OrderDraft:
     customer: Versioned | None = None
     balance_changes: dict[str, Decimal] = field(default_factory=dict)
 
-    def payment_method(self, payment_method_id: str) -> JsonDict:
+    def payment_method(self, payment_method_id: str) -> PaymentMethod:
         methods = self.customer.doc.get("payment_methods", {}) if self.customer else {}
         method = methods.get(payment_method_id)
         if not isinstance(method, dict):
             raise RetailError(f"payment method {payment_method_id} not found for this customer")
-        return method
+        return cast(PaymentMethod, method)
 
     def is_gift_card(self, payment_method_id: str) -> bool:
         methods = self.customer.doc.get("payment_methods", {}) if self.customer else {}
@@ -66,7 +67,7 @@ def price_difference(order: JsonDict, positions: Sequence[int], variants: Sequen
     return sum((money(v["price"]) - money(order["items"][p]["price"]) for p, v in pairs), Decimal(0))
 
 
-def net_payments(history: Sequence[JsonDict]) -> dict[str, Decimal]:
+def net_payments(history: Sequence[Payment]) -> dict[str, Decimal]:
     """What each payment method has paid and not had back, in order of first payment."""
     net: dict[str, Decimal] = {}
     for row in history:
@@ -78,7 +79,7 @@ def net_payments(history: Sequence[JsonDict]) -> dict[str, Decimal]:
     return {method_id: amount for method_id, amount in net.items() if amount > 0}
 
 
-def check_gift_card_covers(method: JsonDict, amount: Decimal, what: str) -> None:
+def check_gift_card_covers(method: PaymentMethod, amount: Decimal, what: str) -> None:
     """Refuses a gift card whose balance is below `amount` (other methods are not checked)."""
     if method.get("source") != "gift_card" or amount <= 0:
         return

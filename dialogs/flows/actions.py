@@ -19,7 +19,7 @@ from dialogs.flows.slots import (
     restated,
 )
 from dialogs.wording import describe_method, dollars, method_of, original_payment, status_words
-from shop.store.base import JsonDict
+from shop.models import Order
 
 _PROFILE_WORDS = re.compile(
     r"\b(account|profile|default|moved|home address|address on file|my address)\b", re.I
@@ -30,7 +30,7 @@ _ORDER_WORDS = re.compile(r"\b(order|package|parcel|shipment|delivery|pending)\b
 # -- cancel --------------------------------------------------------------------------------------
 
 
-def _not_cancellable(order: JsonDict) -> tuple[str, str | None]:
+def _not_cancellable(order: Order) -> tuple[str, str | None]:
     text = (
         f"Order {order['order_id']} is {status_words(order['status'])}, so it can't be cancelled: "
         "only pending orders can."
@@ -195,7 +195,7 @@ async def run_payment_change(turn: OfflineTurn) -> None:
 # -- return -----------------------------------------------------------------------------------
 
 
-def already_requested(order: JsonDict) -> str | None:
+def already_requested(order: Order) -> str | None:
     """The refusal for an order that already has its one return or exchange."""
     status = order["status"]
     if status not in {"return requested", "exchange requested"}:
@@ -207,7 +207,7 @@ def already_requested(order: JsonDict) -> str | None:
     )
 
 
-def _not_returnable(order: JsonDict) -> tuple[str, str | None]:
+def _not_returnable(order: Order) -> tuple[str, str | None]:
     repeat = already_requested(order)
     if repeat:
         return repeat, None

@@ -20,7 +20,7 @@ from dialogs.tools.definition import ToolResult
 from dialogs.tools.runner import ToolRunner
 from dialogs.turn import Channel, DialogState, FlowState, Reply
 from dialogs.wording import describe_items, status_words
-from shop.store.base import JsonDict
+from shop.models import Customer, Order
 
 Flow = Callable[["OfflineTurn"], Awaitable[None]]
 
@@ -57,8 +57,8 @@ class OfflineTurn:
     knowledge: KnowledgeBase
     intent: str | None = None
     replies: list[Reply] = field(default_factory=list)
-    _customer: JsonDict | None = None
-    _orders: dict[str, JsonDict] = field(default_factory=dict)
+    _customer: Customer | None = None
+    _orders: dict[str, Order] = field(default_factory=dict)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -125,7 +125,7 @@ class OfflineTurn:
             raise OrdersUnavailable(result.error)
         return result
 
-    async def customer(self) -> JsonDict | None:
+    async def customer(self) -> Customer | None:
         if self._customer is None and self.state.verified_user_id:
             result = await self.tool("get_user_details")
             self._customer = result.data if result.ok else None
@@ -137,21 +137,21 @@ class OfflineTurn:
             self._orders[order_id] = result.data
         return result
 
-    async def orders(self) -> list[JsonDict]:
+    async def orders(self) -> list[Order]:
         """Every order of the verified customer, in the profile's order."""
         customer = await self.customer()
         found = []
-        for order_id in (customer or {}).get("orders", []):
+        for order_id in customer["orders"] if customer else []:
             if order_id not in self._orders:
                 await self.order(order_id)
             if order_id in self._orders:
                 found.append(self._orders[order_id])
         return found
 
-    def order_line(self, order: JsonDict) -> str:
+    def order_line(self, order: Order) -> str:
         return f"{order['order_id']} ({status_words(order['status'])}): {describe_items(order['items'])}"
 
-    def order_list(self, orders: list[JsonDict]) -> str:
+    def order_list(self, orders: list[Order]) -> str:
         limit = _LIST_LIMIT["voice" if self.channel.is_voice else "other"]
         lines = [self.order_line(o) for o in orders[:limit]]
         more = len(orders) - limit
@@ -177,10 +177,10 @@ async def need_verified(turn: OfflineTurn) -> bool:
 async def need_order(
     turn: OfflineTurn,
     allowed: Collection[str] | None,
-    refuse: Callable[[JsonDict], tuple[str, str | None]],
+    refuse: Callable[[Order], tuple[str, str | None]],
     none_left: str,
     question: str,
-) -> JsonDict | None:
+) -> Order | None:
     """The order the flow is about, or None after asking, refusing or explaining.
 
     `allowed` statuses (None: any); `refuse(order)` gives (why a named order does not
@@ -207,7 +207,7 @@ async def need_order(
                 turn.say(text)
             return None
         else:
-            order: JsonDict = result.data
+            order: Order = result.data
             return order
     every = await turn.orders()
     candidates = [o for o in every if allowed is None or o["status"] in allowed]
@@ -236,7 +236,7 @@ async def need_order(
     return None
 
 
-def _orders_with_items(turn: OfflineTurn, orders: list[JsonDict]) -> list[JsonDict]:
+def _orders_with_items(turn: OfflineTurn, orders: list[Order]) -> list[Order]:
     """Orders holding a product the message names ("return the kettle")."""
     said = f"{turn.text} {turn.slots.get('request', '')}"
     words = set(re.findall(r"[a-z]+", said.lower()))

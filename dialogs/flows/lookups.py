@@ -19,11 +19,11 @@ from dialogs.wording import (
     refunds,
     status_words,
 )
+from shop.models import Order, Product
 from shop.rules import money
-from shop.store.base import JsonDict
 
 
-def _any_order(_: JsonDict) -> tuple[str, str | None]:  # pragma: no cover - every status qualifies
+def _any_order(_: Order) -> tuple[str, str | None]:  # pragma: no cover - every status qualifies
     return "", None
 
 
@@ -31,7 +31,7 @@ async def fill_order_only(turn: OfflineTurn) -> bool:
     return fill_order(turn)
 
 
-async def _which_order(turn: OfflineTurn, question: str) -> JsonDict | None:
+async def _which_order(turn: OfflineTurn, question: str) -> Order | None:
     if not await need_verified(turn):
         return None
     return await need_order(turn, None, _any_order, "I can't find any orders on your account.", question)
@@ -160,7 +160,7 @@ async def run_product_info(turn: OfflineTurn) -> None:
     turn.say(_product_answer(result.data, turn.text))
 
 
-def _product_answer(product: JsonDict, text: str) -> str:
+def _product_answer(product: Product, text: str) -> str:
     variants = list(product["variants"].values())
     in_stock = [v for v in variants if v.get("available")]
     wanted = mentioned_options(text, product)
@@ -179,10 +179,7 @@ def _product_answer(product: JsonDict, text: str) -> str:
     if not in_stock:
         return f"Sorry, the {product['name']} is out of stock in every variant right now."
     prices = sorted(money(v["price"]) for v in in_stock)
-    options = "; ".join(
-        f"{key}: {', '.join(values)}"
-        for key, values in option_values({"variants": dict(enumerate(in_stock))}).items()
-    )
+    options = "; ".join(f"{key}: {', '.join(values)}" for key, values in option_values(in_stock).items())
     return (
         f"The {product['name']} is in stock in {len(in_stock)} of {len(variants)} variants, "
         f"from {dollars(prices[0])} to {dollars(prices[-1])}. In stock: {options}."

@@ -12,8 +12,8 @@ from dialogs.flows.slots import chosen_items
 from dialogs.tools.definition import ToolResult
 from dialogs.turn import PendingAction
 from dialogs.wording import describe_address, describe_items, describe_method, dollars, join_words, method_of
+from shop.models import Order, Payment
 from shop.rules import money, net_payments
-from shop.store.base import JsonDict
 
 _ANYTHING_ELSE = "Is there anything else I can help with?"
 
@@ -22,8 +22,8 @@ async def report_outcome(turn: OfflineTurn, pending: PendingAction, result: Tool
     if not result.ok:
         turn.say(f"Sorry, that didn't go through: {result.error}. Nothing was changed.")
         return
-    data: JsonDict = result.data
-    customer = await turn.customer() or {}
+    data = result.data  # the order (or customer) the action wrote
+    customer = await turn.customer()
     tool = pending.tool
     if tool == "modify_user_address":
         turn.say(
@@ -74,7 +74,7 @@ async def report_outcome(turn: OfflineTurn, pending: PendingAction, result: Tool
     turn.say(f"{text} {_ANYTHING_ELSE}", card=order_card(data) if tool != "cancel_pending_order" else None)
 
 
-def _cancellation_refunds(order: JsonDict) -> list[JsonDict]:
+def _cancellation_refunds(order: Order) -> list[Payment]:
     """The refund rows the cancellation appended: the trailing rows that refund exactly
     what each method still held before them (an earlier payment change also left a
     refund row, which must not be reported again)."""

@@ -17,7 +17,7 @@ from dialogs.flows.base import OfflineTurn
 from dialogs.matching import items_named, payment_methods
 from dialogs.tools.definition import ToolResult
 from dialogs.wording import describe_item, describe_method, original_payment
-from shop.store.base import JsonDict
+from shop.models import Customer, Order, OrderItem
 
 _METHOD_WORDS = re.compile(
     r"gift ?card|pay ?pal|\bvisa\b|master ?card|\bamex\b|american express|discover|credit card|debit card",
@@ -51,7 +51,7 @@ def fill_order(turn: OfflineTurn) -> bool:
     return True
 
 
-async def fill_payment(turn: OfflineTurn, order: JsonDict | None, *, exclude: str = "") -> bool:
+async def fill_payment(turn: OfflineTurn, order: Order | None, *, exclude: str = "") -> bool:
     """Takes a payment method the message names ("my gift card", "visa ending 9212")."""
     customer = await turn.customer()
     if customer is None:
@@ -74,7 +74,7 @@ async def fill_payment(turn: OfflineTurn, order: JsonDict | None, *, exclude: st
     return False
 
 
-def fill_items(turn: OfflineTurn, order: JsonDict | None, text: str | None = None) -> bool:
+def fill_items(turn: OfflineTurn, order: Order | None, text: str | None = None) -> bool:
     """Takes the order items the message (or `text`) names; True when they changed."""
     if order is None:
         return False
@@ -95,7 +95,7 @@ def fill_items(turn: OfflineTurn, order: JsonDict | None, text: str | None = Non
     return True
 
 
-def method_choices(customer: JsonDict, *, exclude: str = "") -> list[tuple[str, str]]:
+def method_choices(customer: Customer, *, exclude: str = "") -> list[tuple[str, str]]:
     """(method id, how it reads) for each saved method, except `exclude`."""
     return [
         (method_id, describe_method(method, method_id))
@@ -109,7 +109,7 @@ def method_label(description: str) -> str:
     return "Gift card" if description.startswith("gift card") else description
 
 
-def ask_payment(turn: OfflineTurn, customer: JsonDict, question: str, *, exclude: str = "") -> None:
+def ask_payment(turn: OfflineTurn, customer: Customer, question: str, *, exclude: str = "") -> None:
     """Asks which saved method to use, listing them; ends the task when there is none."""
     choices = method_choices(customer, exclude=exclude)
     allowed = turn.slots.pop("payment_choices", None)
@@ -135,7 +135,7 @@ def ask_payment(turn: OfflineTurn, customer: JsonDict, question: str, *, exclude
     )
 
 
-def ask_items(turn: OfflineTurn, order: JsonDict, question: str, *, allow_all: bool = True) -> None:
+def ask_items(turn: OfflineTurn, order: Order, question: str, *, allow_all: bool = True) -> None:
     listed = "\n".join(f"- {describe_item(item, price=True)}" for item in order["items"])
     suggestions = [str(item["name"]) for item in order["items"]]
     if allow_all and len(order["items"]) > 1:
@@ -143,7 +143,7 @@ def ask_items(turn: OfflineTurn, order: JsonDict, question: str, *, allow_all: b
     turn.ask("item_ids", f"{question}\n{listed}", suggestions=suggestions)
 
 
-def chosen_items(order: JsonDict, item_ids: list[str]) -> list[JsonDict]:
+def chosen_items(order: Order, item_ids: list[str]) -> list[OrderItem]:
     remaining = list(order["items"])
     chosen = []
     for item_id in item_ids:

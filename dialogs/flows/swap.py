@@ -20,12 +20,12 @@ from dialogs.flows.slots import (
 )
 from dialogs.matching import choose_variant, mentioned_options, option_values
 from dialogs.wording import describe_item, join_words, method_of, original_payment, status_words
-from shop.store.base import JsonDict
+from shop.models import Order, OrderItem, Product, Variant
 
 _SWAPPABLE = frozenset({"pending", "delivered"})
 
 
-def _not_swappable(order: JsonDict) -> tuple[str, str | None]:
+def _not_swappable(order: Order) -> tuple[str, str | None]:
     repeat = already_requested(order)
     if repeat:
         return repeat, None
@@ -42,12 +42,12 @@ def _not_swappable(order: JsonDict) -> tuple[str, str | None]:
     )
 
 
-async def _order(turn: OfflineTurn) -> JsonDict | None:
+async def _order(turn: OfflineTurn) -> Order | None:
     order_id = turn.slots.get("order_id")
     if not order_id:
         return None
     result = await turn.order(order_id)
-    order: JsonDict | None = result.data if result.ok and result.data["status"] in _SWAPPABLE else None
+    order: Order | None = result.data if result.ok and result.data["status"] in _SWAPPABLE else None
     return order
 
 
@@ -74,7 +74,7 @@ async def fill_swap(turn: OfflineTurn) -> bool:
     return changed
 
 
-async def _names_options(turn: OfflineTurn, order: JsonDict | None) -> bool:
+async def _names_options(turn: OfflineTurn, order: Order | None) -> bool:
     """True when the message names options of a chosen item ("make it the silver one")."""
     if order is None or not turn.slots.get("item_ids"):
         return False
@@ -85,8 +85,8 @@ async def _names_options(turn: OfflineTurn, order: JsonDict | None) -> bool:
     return False
 
 
-def _available_options(product: JsonDict) -> str:
-    available = {"variants": {k: v for k, v in product["variants"].items() if v.get("available")}}
+def _available_options(product: Product) -> str:
+    available = [v for v in product["variants"].values() if v.get("available")]
     return "; ".join(f"{key}: {', '.join(values)}" for key, values in option_values(available).items())
 
 
@@ -166,10 +166,10 @@ async def run_swap(turn: OfflineTurn) -> None:
 
 def _ask_variant(
     turn: OfflineTurn,
-    item: JsonDict,
-    product: JsonDict,
+    item: OrderItem,
+    product: Product,
     unavailable: bool,
-    ambiguous: list[JsonDict],
+    ambiguous: list[Variant],
     mentioned: dict[str, str],
 ) -> None:
     if unavailable:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from dialogs.entities import normalize_order_id
 from dialogs.tools import summaries
 from dialogs.tools.definition import Tool, ToolContext, define_tool
-from shop.models import Address
+from shop.models import Address, Customer, Order, Product
 from shop.store.base import JsonDict
 
 CancelReason = Literal["no longer needed", "ordered by mistake"]
@@ -47,13 +47,13 @@ async def find_user_id_by_name_zip(ctx: ToolContext, first_name: str, last_name:
 # -- lookups for the verified customer --------------------------------------------------------
 
 
-async def get_user_details(ctx: ToolContext) -> JsonDict:
+async def get_user_details(ctx: ToolContext) -> Customer:
     """The verified customer's profile: name, default address, email, saved payment
     methods (ids, card brand and last four digits, gift card balances) and order ids."""
     return await ctx.retail.get_user_details(ctx.user_id, acting_user_id=ctx.user_id)
 
 
-async def get_order_details(ctx: ToolContext, order_id: str) -> JsonDict:
+async def get_order_details(ctx: ToolContext, order_id: str) -> Order:
     """One of the verified customer's orders: status, items with options and prices,
     shipping address, fulfilments with tracking numbers, and payment history.
 
@@ -76,7 +76,7 @@ async def track_order(ctx: ToolContext, order_id: str) -> JsonDict:
 # -- catalogue and policies (no verification needed) ---------------------------------------------
 
 
-async def get_product_details(ctx: ToolContext, product_id: str) -> JsonDict:
+async def get_product_details(ctx: ToolContext, product_id: str) -> Product:
     """A product and all its variants (item ids, options, price, availability).
 
     Args:

@@ -25,9 +25,8 @@ from dialogs.wording import (
     original_payment,
 )
 from shop.errors import RetailError
-from shop.models import Address
+from shop.models import Address, AddressDoc, Customer, Order, OrderItem, PaymentMethod
 from shop.rules import check_gift_card_covers, money
-from shop.store.base import JsonDict
 
 
 async def cancel(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -68,31 +67,31 @@ async def exchange_items(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     return await _swap(ctx, order, customer, arguments, exchanging=True)
 
 
-async def _order_and_customer(ctx: ToolContext, arguments: dict[str, Any]) -> tuple[JsonDict, JsonDict]:
+async def _order_and_customer(ctx: ToolContext, arguments: dict[str, Any]) -> tuple[Order, Customer]:
     order_id = normalize_order_id(str(arguments["order_id"]))
     order = await ctx.retail.get_order_details(order_id, acting_user_id=ctx.user_id)
     customer = await ctx.retail.get_user_details(ctx.user_id, acting_user_id=ctx.user_id)
     return order, customer
 
 
-def _require(order: JsonDict, status: str, doing: str) -> None:
+def _require(order: Order, status: str, doing: str) -> None:
     current = order.get("status")
     if current != status:
         raise RetailError(f"order {order['order_id']} is {current}, and only {status} orders can {doing}")
 
 
-def _address(arguments: dict[str, Any]) -> JsonDict:
+def _address(arguments: dict[str, Any]) -> AddressDoc:
     return Address.parse(arguments["address"]).document()
 
 
-def _method(customer: JsonDict, method_id: str) -> JsonDict:
+def _method(customer: Customer, method_id: str) -> PaymentMethod:
     method = method_of(customer, method_id)
     if method is None:
         raise RetailError(f"payment method {method_id} is not one of the customer's saved methods")
     return method
 
 
-def _items(order: JsonDict, item_ids: list[str]) -> list[JsonDict]:
+def _items(order: Order, item_ids: list[str]) -> list[OrderItem]:
     if not item_ids:
         raise RetailError("no items were chosen")
     remaining = list(order.get("items", []))
@@ -106,7 +105,7 @@ def _items(order: JsonDict, item_ids: list[str]) -> list[JsonDict]:
     return chosen
 
 
-def _cancel(order: JsonDict, customer: JsonDict, reason: str) -> str:
+def _cancel(order: Order, customer: Customer, reason: str) -> str:
     _require(order, "pending", "be cancelled")
     net: dict[str, Decimal] = {}
     for row in order.get("payment_history", []):
@@ -134,7 +133,7 @@ def _join_refunds(refunds: list[tuple[Decimal, str]]) -> str:
     return "You get " + " and ".join(parts) + "."
 
 
-def _payment(order: JsonDict, customer: JsonDict, method_id: str) -> str:
+def _payment(order: Order, customer: Customer, method_id: str) -> str:
     _require(order, "pending", "have their payment method changed")
     if len(order.get("payment_history", [])) != 1:
         raise RetailError("the payment method can only be changed on an order with exactly one payment")
@@ -150,7 +149,7 @@ def _payment(order: JsonDict, customer: JsonDict, method_id: str) -> str:
     )
 
 
-def _return(order: JsonDict, customer: JsonDict, item_ids: list[str], method_id: str) -> str:
+def _return(order: Order, customer: Customer, item_ids: list[str], method_id: str) -> str:
     _require(order, "delivered", "be returned")
     items = _items(order, item_ids)
     method = _method(customer, method_id)
@@ -167,7 +166,7 @@ def _return(order: JsonDict, customer: JsonDict, item_ids: list[str], method_id:
 
 
 async def _swap(
-    ctx: ToolContext, order: JsonDict, customer: JsonDict, arguments: dict[str, Any], *, exchanging: bool
+    ctx: ToolContext, order: Order, customer: Customer, arguments: dict[str, Any], *, exchanging: bool
 ) -> str:
     _require(order, "delivered" if exchanging else "pending", "be exchanged" if exchanging else "be changed")
     items = _items(order, list(arguments["item_ids"]))
@@ -183,7 +182,12 @@ async def _swap(
             raise RetailError(f"item {new_id} is not a variant of {product.get('name')}")
         if not variant.get("available"):
             raise RetailError(f"that {product.get('name')} variant is not available right now")
-        new_item = {"name": item["name"], "options": variant.get("options", {})}
+        new_item: OrderItem = {
+            **item,
+            "item_id": new_id,
+            "price": variant["price"],
+            "options": variant["options"],
+        }
         lines.append(f"{describe_item(item)} for {describe_item(new_item)}")
         difference += money(variant["price"]) - money(item["price"])
     check_gift_card_covers(method, difference, "the price difference")
