@@ -103,7 +103,7 @@ class RetailService:
 
     async def cancel_pending_order(
         self, order_id: str, reason: str, *, acting_user_id: str | None = None
-    ) -> JsonDict:
+    ) -> Order:
         async def plan(action: OrderDraft) -> None:
             action.require_status("pending", "cancelled")
             if reason not in CANCEL_REASONS:
@@ -123,7 +123,7 @@ class RetailService:
 
     async def modify_pending_order_address(
         self, order_id: str, address: Address | JsonDict, *, acting_user_id: str | None = None
-    ) -> JsonDict:
+    ) -> Order:
         new_address = Address.parse(address).document()
 
         async def plan(action: OrderDraft) -> None:
@@ -134,7 +134,7 @@ class RetailService:
 
     async def modify_pending_order_payment(
         self, order_id: str, payment_method_id: str, *, acting_user_id: str | None = None
-    ) -> JsonDict:
+    ) -> Order:
         async def plan(action: OrderDraft) -> None:
             action.require_status("pending", "modified")
             history = action.order["payment_history"]
@@ -171,7 +171,7 @@ class RetailService:
         payment_method_id: str,
         *,
         acting_user_id: str | None = None,
-    ) -> JsonDict:
+    ) -> Order:
         async def plan(action: OrderDraft) -> None:
             action.require_status("pending", "modified")
             positions = match_items(action.order, item_ids)
@@ -202,7 +202,7 @@ class RetailService:
 
     async def return_delivered_order_items(
         self, order_id: str, item_ids: list[str], payment_method_id: str, *, acting_user_id: str | None = None
-    ) -> JsonDict:
+    ) -> Order:
         async def plan(action: OrderDraft) -> None:
             action.require_status("delivered", "returned")
             method = action.payment_method(payment_method_id)
@@ -224,7 +224,7 @@ class RetailService:
         payment_method_id: str,
         *,
         acting_user_id: str | None = None,
-    ) -> JsonDict:
+    ) -> Order:
         async def plan(action: OrderDraft) -> None:
             action.require_status("delivered", "exchanged")
             positions = match_items(action.order, item_ids)
@@ -245,7 +245,7 @@ class RetailService:
 
     async def modify_user_address(
         self, user_id: str, address: Address | JsonDict, *, acting_user_id: str | None = None
-    ) -> JsonDict:
+    ) -> Customer:
         new_address = Address.parse(address).document()
         for attempt in (1, 2):
             customer = await self._customer(user_id, acting_user_id)
@@ -253,7 +253,7 @@ class RetailService:
             updated["address"] = new_address
             try:
                 await self._store.put_customer(user_id, updated, etag=customer.etag)
-                return updated
+                return cast(Customer, updated)
             except ConcurrencyConflict:
                 if attempt == 2:
                     raise
@@ -280,7 +280,7 @@ class RetailService:
 
     async def _run(
         self, order_id: str, acting_user_id: str | None, plan: Plan, *, with_customer: bool = True
-    ) -> JsonDict:
+    ) -> Order:
         for attempt in (1, 2):
             read = await self._order(order_id, acting_user_id)
             action = OrderDraft(order_id, read, copy.deepcopy(read.doc))
@@ -289,7 +289,7 @@ class RetailService:
             await plan(action)
             try:
                 await self._commit(action)
-                return action.order
+                return cast(Order, action.order)
             except ConcurrencyConflict:
                 # Nothing of this attempt is left in the store (see _commit), so running
                 # the rules again on fresh data is safe.

@@ -117,7 +117,7 @@ async def request_human_agent(ctx: ToolContext, reason: str) -> str:
 # -- consequential actions (run only after the customer's explicit yes) -------------------------
 
 
-async def cancel_pending_order(ctx: ToolContext, order_id: str, reason: CancelReason) -> JsonDict:
+async def cancel_pending_order(ctx: ToolContext, order_id: str, reason: CancelReason) -> Order:
     """Proposes cancelling one of the verified customer's pending orders with a reason
     ("no longer needed" or "ordered by mistake"); every payment is refunded to where it
     came from (gift cards at once, other methods in 5-7 business days). Nothing changes
@@ -132,7 +132,7 @@ async def cancel_pending_order(ctx: ToolContext, order_id: str, reason: CancelRe
     )
 
 
-async def modify_pending_order_address(ctx: ToolContext, order_id: str, address: Address) -> JsonDict:
+async def modify_pending_order_address(ctx: ToolContext, order_id: str, address: Address) -> Order:
     """Changes the shipping address of a pending order.
 
     Args:
@@ -144,7 +144,7 @@ async def modify_pending_order_address(ctx: ToolContext, order_id: str, address:
     )
 
 
-async def modify_user_address(ctx: ToolContext, address: Address) -> JsonDict:
+async def modify_user_address(ctx: ToolContext, address: Address) -> Customer:
     """Changes the default address on the verified customer's account (orders already
     placed keep theirs).
 
@@ -154,7 +154,7 @@ async def modify_user_address(ctx: ToolContext, address: Address) -> JsonDict:
     return await ctx.retail.modify_user_address(ctx.user_id, address, acting_user_id=ctx.user_id)
 
 
-async def modify_pending_order_payment(ctx: ToolContext, order_id: str, payment_method_id: str) -> JsonDict:
+async def modify_pending_order_payment(ctx: ToolContext, order_id: str, payment_method_id: str) -> Order:
     """Pays a pending order with another of the customer's saved payment methods; the
     old method is refunded. A gift card must cover the whole order total.
 
@@ -169,7 +169,7 @@ async def modify_pending_order_payment(ctx: ToolContext, order_id: str, payment_
 
 async def modify_pending_order_items(
     ctx: ToolContext, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
-) -> JsonDict:
+) -> Order:
     """Swaps items of a pending order for other variants of the same products (an order's
     items can be changed only once). The price difference is charged to, or refunded to,
     the given payment method.
@@ -187,7 +187,7 @@ async def modify_pending_order_items(
 
 async def return_delivered_order_items(
     ctx: ToolContext, order_id: str, item_ids: list[str], payment_method_id: str
-) -> JsonDict:
+) -> Order:
     """Proposes returning items of a delivered order. The refund goes to the original
     payment method or to a gift card of the customer's, once the items arrive back.
     Nothing changes until the customer says yes to the summary it returns.
@@ -204,7 +204,7 @@ async def return_delivered_order_items(
 
 async def exchange_delivered_order_items(
     ctx: ToolContext, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
-) -> JsonDict:
+) -> Order:
     """Starts an exchange of delivered items for other variants of the same products
     (one exchange per order). The price difference is settled with the given method.
 
