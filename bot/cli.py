@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.staff_cli import add_commands as add_store_commands
 
     add_store_commands(commands)
+    from bot.agents_cli import add_commands as add_agent_commands
+
+    add_agent_commands(commands)
     from evals.cli import add_commands as add_dialog_commands
 
     add_dialog_commands(commands)

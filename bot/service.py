@@ -21,6 +21,14 @@ from bot.channels.http import MAX_BODY_BYTES, deferred_routes, read_json_object
 from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.errors import BadRequest, Unauthorized
+from bot.handoff.agents import Agents
+from bot.handoff.console import AgentConsole
+from bot.handoff.delivery import ChannelDelivery
+from bot.handoff.desk import HandoffDesk, PacketBuilder
+from bot.handoff.packet import build_packet
+from bot.handoff.records import Packet, Trigger
+from bot.handoff.service import HandoffService
+from bot.handoff.store import HandoffStore
 from bot.http_errors import error_middleware
 from bot.sdk_patches import (
     CONNECTOR_THREADS,
@@ -33,7 +41,7 @@ from bot.state_storage import BotFrameworkStorage
 from bot.support_bot import SupportBot
 from dialogs import OfflineResources, build_offline_engine
 from dialogs.gpt import GptDialog, GptPrompts
-from dialogs.turn import DialogEngine
+from dialogs.turn import DialogEngine, DialogState
 from providers.embeddings import Embeddings
 from providers.factory import build_chat_model, build_embeddings
 from providers.llm import ChatModel
@@ -50,6 +58,9 @@ OFFLINE_RESOURCES = web.AppKey("offline_resources", OfflineResources)
 DIRECTLINE = web.AppKey("directline", DirectLineService)
 WEBCHAT = web.AppKey("webchat", WebChatPage)
 CONNECTOR = web.AppKey("connector", ConnectorEndpoint)
+HANDOFF = web.AppKey("handoff", HandoffService)
+AGENT_CONSOLE = web.AppKey("agent_console", AgentConsole)
+PACKETS: web.AppKey[PacketBuilder] = web.AppKey("packets")
 OWN_EMBEDDINGS = web.AppKey("own_embeddings", Embeddings)
 
 BOT_NAME = "Aftercare"
@@ -132,7 +143,9 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
             await _seed(stores, settings)
         app[STORES] = stores
         model = build_chat_model(settings)
-        engine = await _dialog_engine(app, RetailService(stores.orders), model)
+        retail = RetailService(stores.orders)
+        engine = await _dialog_engine(app, retail, model)
+        app[PACKETS] = _packet_builder(retail, model)
         app[BOT] = SupportBot(
             ConversationState(BotFrameworkStorage(stores.state)),
             engine,
@@ -225,6 +238,32 @@ async def _local_channel(app: web.Application) -> AsyncIterator[None]:
     await directline.aclose()
 
 
+def _packet_builder(retail: RetailService, model: ChatModel | None) -> PacketBuilder:
+    async def build(state: DialogState, reason: str, trigger: Trigger) -> Packet:
+        return await build_packet(state, reason, trigger, retail, model)
+
+    return build
+
+
+async def _human_agents(app: web.Application) -> AsyncIterator[None]:
+    """The handoff queue, the relay to and from agents, and the agent console, on the
+    state store; watches the store for what other instances change."""
+    settings, stores = app[SETTINGS], app[STORES]
+    delivery = ChannelDelivery(app[ADAPTER], app[DIRECTLINE], settings.app_id)
+    handoff = HandoffService(HandoffStore(stores.state), delivery, support_hours=settings.support_hours)
+    agents = Agents(stores.state)
+    handoff.watch_presence(agents.online)
+    app[HANDOFF] = handoff
+    app[AGENT_CONSOLE] = AgentConsole(handoff, agents)
+    app[BOT].handoff = HandoffDesk(handoff, app[PACKETS], settings.handoff_mode)
+    await handoff.poll_once()  # the queue as it stands, so only later changes are news
+    task = asyncio.create_task(handoff.poll_forever())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _connector_threads(app: web.Application) -> AsyncIterator[None]:
     """The threads the Bot Framework SDK's blocking HTTP replies run on (`bot.sdk_patches`),
     owned by this app: started with it, shut down with it."""
@@ -253,7 +292,9 @@ def create_app(settings: Settings, *, offline_resources: OfflineResources | None
     app.add_routes(deferred_routes(DIRECTLINE, DirectLineService.ROUTES))
     app.add_routes(deferred_routes(CONNECTOR, ConnectorEndpoint.ROUTES))
     app.add_routes(deferred_routes(WEBCHAT, WebChatPage.ROUTES))
+    app.add_routes(deferred_routes(AGENT_CONSOLE, AgentConsole.ROUTES))
     app.cleanup_ctx.append(_connector_threads)
     app.cleanup_ctx.append(_open_stores)
     app.cleanup_ctx.append(_local_channel)
+    app.cleanup_ctx.append(_human_agents)
     return app

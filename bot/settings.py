@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.handoff.records import HandoffMode
 from providers.config import EmbeddingsProvider, LlmProvider
 from shop.dataset import SHIPPED_DATASET_DIR
 from shop.errors import ConfigurationError
@@ -91,6 +92,16 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, alias="LLM_MAX_RETRIES", ge=0, le=10)
     llm_breaker_failures: int = Field(3, alias="LLM_BREAKER_FAILURES", ge=1, le=100)
     llm_breaker_cooldown_s: float = Field(30.0, alias="LLM_BREAKER_COOLDOWN_S", gt=0, le=3600)
+    # Human agents. `console`: the app's own queue and agent console at /agent;
+    # `external`: a contact centre takes over through the Bot Framework handoff events.
+    handoff_mode: HandoffMode = Field(HandoffMode.CONSOLE, alias="HANDOFF_MODE")
+    # Told to customers who ask for a person while no agent is online.
+    support_hours: str = Field(
+        "Monday to Friday, 9:00 to 17:00 (US Eastern time)",
+        alias="SUPPORT_HOURS",
+        min_length=3,
+        max_length=200,
+    )
     # Embeddings for the offline engine's intents and the policy search. `local` is the
     # embedded all-MiniLM-L6-v2; `azure` / `openai` use the endpoints configured above.
     embeddings_provider: EmbeddingsProvider = Field(EmbeddingsProvider.LOCAL, alias="EMBEDDINGS_PROVIDER")

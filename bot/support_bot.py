@@ -8,6 +8,7 @@ from typing import Any
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
 from botbuilder.schema import ChannelAccount
 
+from bot.handoff.desk import HANDOFF_PROPERTY, HandoffDesk
 from bot.replies import channel_for, to_activity, typing
 from bot.streaming import SentenceStream, TeamsStream
 from dialogs.turn import Channel, DialogEngine, DialogState, Reply
@@ -42,11 +43,17 @@ class SupportBot(ActivityHandler):
     """
 
     def __init__(
-        self, conversation_state: ConversationState, engine: DialogEngine, *, stream_interval_s: float = 1.0
+        self,
+        conversation_state: ConversationState,
+        engine: DialogEngine,
+        *,
+        stream_interval_s: float = 1.0,
+        handoff: HandoffDesk | None = None,
     ) -> None:
         self._conversation_state = conversation_state
         self.engine = engine
         self._stream_interval_s = stream_interval_s
+        self.handoff = handoff
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -64,6 +71,8 @@ class SupportBot(ActivityHandler):
             await turn_context.send_activity("I didn't catch any text there. Could you type your question?")
             return
         channel = channel_for(activity.channel_id)
+        if self.handoff is not None and await self._for_a_person(turn_context, text, channel):
+            return
         teams: TeamsStream | None = None
         spoken: SentenceStream | None = None
         if self.engine.streams and _is_teams_personal_chat(turn_context):
@@ -85,6 +94,8 @@ class SupportBot(ActivityHandler):
             # A recomputed turn is not streamed again: its first try's text is already out.
             sink = (teams.on_text if teams else spoken.on_text if spoken else None) if attempt == 0 else None
             replies = await self.engine.respond(text, value, state, channel, on_text=sink)
+            if self.handoff is not None:
+                replies = replies + await self.handoff.after_turn(turn_context, cached, state, replies)
             cached[DIALOG_PROPERTY] = state.model_dump(mode="json")
             cached[LAST_ACTIVITY_PROPERTY] = activity.id
             try:
@@ -95,6 +106,37 @@ class SupportBot(ActivityHandler):
                     raise
                 log.info("conversation %s changed meanwhile; recomputing the turn", activity.conversation.id)
         await self._send(turn_context, replies, channel, teams, spoken)
+
+    async def on_event_activity(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.name == "handoff.status" and self.handoff is not None:
+            await self.handoff.on_status(turn_context)
+
+    async def _for_a_person(self, turn_context: TurnContext, text: str, channel: Channel) -> bool:
+        """Gives the message to the handoff desk in a conversation that asked for a person;
+        True when it was for the agent (or a rating) and the engine must not answer."""
+        cached = await self._read_state(turn_context, fresh=False)
+        if not cached.get(HANDOFF_PROPERTY):
+            return False
+        assert self.handoff is not None
+        outcome = await self.handoff.before_turn(turn_context, text, cached)
+        if not outcome.handled:
+            return False
+        for attempt in range(CONFLICT_RETRIES + 1):
+            cached[LAST_ACTIVITY_PROPERTY] = turn_context.activity.id
+            try:
+                await self._conversation_state.save_changes(turn_context)
+                break
+            except ConcurrencyConflict:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                cached = await self._read_state(turn_context, fresh=True)
+                if outcome.replies:  # a rating was taken: the marker goes
+                    cached.pop(HANDOFF_PROPERTY, None)
+        for index, reply in enumerate(outcome.replies):
+            await turn_context.send_activity(
+                to_activity(reply, channel, expecting_input=index == len(outcome.replies) - 1)
+            )
+        return True
 
     async def _read_state(self, turn_context: TurnContext, *, fresh: bool) -> dict[str, Any]:
         """The conversation's stored state, read once for this turn (again when `fresh`).

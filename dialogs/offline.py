@@ -253,6 +253,8 @@ class OfflineEngine:
                 )
             return
         state.low_confidence_count = 0
+        if guess.intent != "out_of_scope":
+            state.out_of_scope_count = 0  # only requests in a row count
         await self._start(turn, guess.intent)
 
     async def _start(self, turn: OfflineTurn, intent: str, carry: dict[str, Any] | None = None) -> None:

@@ -124,6 +124,8 @@ class DialogState(BaseModel):
     pending_action: PendingAction | None = None
     flow: FlowState | None = None
     low_confidence_count: int = 0
+    # Requests in a row the assistant cannot help with (a second one goes to a person).
+    out_of_scope_count: int = 0
     turn: int = 0
     open_complaint: bool = False
     handoff_requested: bool = False

@@ -3,6 +3,8 @@ complaints, asking for a person, policy questions, and what the bot cannot do.""
 
 from __future__ import annotations
 
+import re
+
 from dialogs.flows.base import FlowSpec, OfflineTurn
 from dialogs.flows.identity import fill_nothing
 
@@ -33,9 +35,45 @@ async def run_goodbye(turn: OfflineTurn) -> None:
     turn.say(f"You're welcome{_name(turn)}! Have a great day.")
 
 
+# Complaints no tool of the bot can settle: a parcel that never came, a double charge, a
+# courier's conduct. They go to a person with the case written up.
+_NEEDS_A_PERSON = (
+    (
+        re.compile(
+            r"never (arrived|came|got here|received)|not (arrived|received)|didn'?t (arrive|receive|get)|"
+            r"(lost|stolen|missing) (parcel|package|order|delivery)|(parcel|package|order) (was |is )?"
+            r"(lost|stolen|missing)|marked (as )?delivered",
+            re.I,
+        ),
+        "a parcel that never arrived",
+        "complaint: parcel not received",
+    ),
+    (
+        re.compile(r"charged (me )?twice|double[- ]charged|charged (me )?two times|duplicate charge", re.I),
+        "a double charge",
+        "complaint: charged twice",
+    ),
+    (
+        re.compile(
+            r"(driver|courier|delivery (guy|person|man|woman)).{0,30}(rude|aggressive|threaten)", re.I
+        ),
+        "how the delivery was handled",
+        "complaint: courier conduct",
+    ),
+)
+
+
 async def run_complaint(turn: OfflineTurn) -> None:
     turn.end_flow()
     turn.state.open_complaint = True
+    for pattern, what, reason in _NEEDS_A_PERSON:
+        if pattern.search(turn.text):
+            turn.request_handoff(
+                f"I'm sorry about {what}; that needs a person from our support team to look into, "
+                "so I'm passing your case to them with our conversation so far.",
+                reason,
+            )
+            return
     turn.say(
         "I'm sorry about that; it's not the experience we want you to have. I can help put it right with a "
         "return, an exchange or a refund, or I can connect you with a person. What would you prefer?",
@@ -53,6 +91,16 @@ async def run_human(turn: OfflineTurn) -> None:
 
 async def run_out_of_scope(turn: OfflineTurn) -> None:
     turn.end_flow()
+    turn.state.out_of_scope_count += 1
+    if turn.state.out_of_scope_count >= 2:
+        # Twice in a row something the assistant cannot do: a person may well be able to.
+        turn.state.out_of_scope_count = 0
+        turn.request_handoff(
+            "That's outside what I can do here too, so I'm passing you to a person from our "
+            "support team; they'll see our conversation so far.",
+            "requests outside what the assistant can do",
+        )
+        return
     turn.say(f"Sorry, that's not something I can help with. {_WHAT_I_DO}", suggestions=_START_SUGGESTIONS)
 
 

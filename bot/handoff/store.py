@@ -1,0 +1,95 @@
+"""Handoff records and the queue index in the state store, changed only by
+read-modify-write with the ETag read, so two instances (or a turn and an agent) never
+overwrite each other: the loser re-reads and applies its change again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from bot.handoff.records import HandoffRecord, QueueEntry, QueueIndex
+from shop.errors import ConcurrencyConflict
+from shop.store.base import StateStore
+
+log = logging.getLogger(__name__)
+
+INDEX_KEY = "handoff/index"
+_ATTEMPTS = 8
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def record_key(conversation_id: str) -> str:
+    return f"handoff/conversation/{conversation_id}"
+
+
+class HandoffStore:
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    async def get(self, conversation_id: str) -> HandoffRecord | None:
+        found = await self._store.read_state(record_key(conversation_id))
+        return HandoffRecord.model_validate(found.doc) if found else None
+
+    async def index(self) -> tuple[QueueIndex, str | None]:
+        """The queue index and its ETag (None while nothing was ever queued)."""
+        found = await self._store.read_state(INDEX_KEY)
+        if found is None:
+            return QueueIndex(), None
+        return QueueIndex.model_validate(found.doc), found.etag
+
+    async def change(
+        self, conversation_id: str, edit: Callable[[HandoffRecord | None], HandoffRecord | None]
+    ) -> HandoffRecord | None:
+        """Applies `edit` to the current record (None when there is none) and stores what
+        it returns, then mirrors it in the queue index. `edit` may run more than once
+        (after a conflict) and returns None to change nothing."""
+        record = await self._update(record_key(conversation_id), HandoffRecord, lambda current: edit(current))
+        if record is not None:
+            await self._mirror(record)
+        return record
+
+    async def _mirror(self, record: HandoffRecord) -> None:
+        def edit(index: QueueIndex | None) -> QueueIndex:
+            index = index or QueueIndex()
+            if record.is_open:
+                previous = index.entries.get(record.conversation_id)
+                last = record.log[-1].text if record.log else ""
+                index.entries[record.conversation_id] = QueueEntry(
+                    conversation_id=record.conversation_id,
+                    status=record.status,
+                    agent=record.agent,
+                    queued_at=record.queued_at,
+                    customer_name=record.packet.customer_name,
+                    reason=record.packet.reason,
+                    channel_id=record.channel_id,
+                    version=(previous.version + 1) if previous else 1,
+                    last_text=last[:160],
+                )
+            else:
+                index.entries.pop(record.conversation_id, None)
+            return index
+
+        await self._update(INDEX_KEY, QueueIndex, edit)
+
+    async def _update(
+        self, key: str, model: type[Model], edit: Callable[[Model | None], Model | None]
+    ) -> Model | None:
+        for _ in range(_ATTEMPTS):
+            found = await self._store.read_state(key)
+            current = model.model_validate(found.doc) if found else None
+            changed = edit(current)
+            if changed is None:
+                return current
+            doc = changed.model_dump(mode="json")
+            try:
+                if found is None:
+                    await self._store.insert_state(key, doc)
+                else:
+                    await self._store.write_state(key, doc, etag=found.etag)
+            except ConcurrencyConflict:
+                continue
+            return changed
+        raise ConcurrencyConflict(f"{key} kept changing; the handoff change was not saved")
