@@ -256,7 +256,7 @@ async def _human_agents(app: web.Application) -> AsyncIterator[None]:
     app[HANDOFF] = handoff
     app[AGENT_CONSOLE] = AgentConsole(handoff, agents)
     app[BOT].handoff = HandoffDesk(handoff, app[PACKETS], settings.handoff_mode)
-    await handoff.poll_once()  # the queue as it stands, so only later changes are news
+    await handoff.prime()
     task = asyncio.create_task(handoff.poll_forever())
     yield
     task.cancel()

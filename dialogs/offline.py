@@ -23,7 +23,7 @@ from dialogs.cards import finalize
 from dialogs.entities import emails, order_ids, postal_address, zip_codes
 from dialogs.flows import FLOWS, TASKS, OfflineTurn
 from dialogs.flows.base import OrdersUnavailable
-from dialogs.flows.chat import answer_policy
+from dialogs.flows.chat import answer_policy, complaint_for_a_person
 from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
 from dialogs.intents import LOW_CONFIDENCE, IntentClassifier, IntentGuess
@@ -272,6 +272,10 @@ class OfflineEngine:
             guess = IntentGuess(
                 "change_address", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score
             )
+        elif guess.intent != "complaint" and complaint_for_a_person(turn.text) is not None:
+            # "My parcel never arrived" reads like tracking, but it is a complaint the
+            # tools cannot settle: it goes to a person, not to a status read-back.
+            guess = IntentGuess("complaint", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score)
         turn.intent = guess.intent
         return guess
 

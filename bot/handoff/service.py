@@ -298,15 +298,17 @@ class HandoffService:
             except AftercareError as exc:
                 log.warning("handoff queue poll failed: %s", exc)
 
+    async def prime(self) -> None:
+        """Takes the queue as it stands at start-up, so only later changes are news."""
+        index, self._seen_etag = await self.store.index()
+        self._changed(index)
+
     async def poll_once(self) -> None:
         index, etag = await self.store.index()
         if etag == self._seen_etag:
             return
-        first = self._seen_etag is None and not self._seen_versions
         self._seen_etag = etag
         changed = self._changed(index)
-        if first:
-            return
         self._publish({"type": "queue"})
         for conversation_id in changed:
             self._publish({"type": "message", "conversation_id": conversation_id})

@@ -63,17 +63,26 @@ _NEEDS_A_PERSON = (
 )
 
 
+def complaint_for_a_person(text: str) -> tuple[str, str] | None:
+    """(what it is about, the reason for the agent) when no tool can settle the complaint."""
+    for pattern, what, reason in _NEEDS_A_PERSON:
+        if pattern.search(text):
+            return what, reason
+    return None
+
+
 async def run_complaint(turn: OfflineTurn) -> None:
     turn.end_flow()
     turn.state.open_complaint = True
-    for pattern, what, reason in _NEEDS_A_PERSON:
-        if pattern.search(turn.text):
-            turn.request_handoff(
-                f"I'm sorry about {what}; that needs a person from our support team to look into, "
-                "so I'm passing your case to them with our conversation so far.",
-                reason,
-            )
-            return
+    needs_a_person = complaint_for_a_person(turn.text)
+    if needs_a_person is not None:
+        what, reason = needs_a_person
+        turn.request_handoff(
+            f"I'm sorry about {what}; that needs a person from our support team to look into, "
+            "so I'm passing your case to them with our conversation so far.",
+            reason,
+        )
+        return
     turn.say(
         "I'm sorry about that; it's not the experience we want you to have. I can help put it right with a "
         "return, an exchange or a refund, or I can connect you with a person. What would you prefer?",
