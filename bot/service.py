@@ -264,6 +264,12 @@ async def _human_agents(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _end_console_streams(app: web.Application) -> None:
+    # Open agent consoles would otherwise hold the shutdown for its whole timeout.
+    if HANDOFF in app:
+        app[HANDOFF].close_streams()
+
+
 async def _connector_threads(app: web.Application) -> AsyncIterator[None]:
     """The threads the Bot Framework SDK's blocking HTTP replies run on (`bot.sdk_patches`),
     owned by this app: started with it, shut down with it."""
@@ -297,4 +303,5 @@ def create_app(settings: Settings, *, offline_resources: OfflineResources | None
     app.cleanup_ctx.append(_open_stores)
     app.cleanup_ctx.append(_local_channel)
     app.cleanup_ctx.append(_human_agents)
+    app.on_shutdown.append(_end_console_streams)
     return app

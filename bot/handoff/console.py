@@ -173,6 +173,8 @@ class AgentConsole:
                     event = await asyncio.wait_for(events.get(), KEEPALIVE_S)
                 except TimeoutError:
                     event = None
+                if event is not None and event["type"] == "closing":
+                    break
                 try:
                     if event is None:
                         await response.write(b": keep-alive\n\n")

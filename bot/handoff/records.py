@@ -92,6 +92,8 @@ class HandoffRecord(BaseModel):
     rating: int | None = None
     # Set by an external contact centre (HANDOFF_MODE=external) instead of the console.
     external: bool = False
+    # Bumped on every change, so a console on another instance can tell what moved.
+    version: int = 0
 
     def add(self, role: Literal["customer", "bot", "agent", "system"], text: str, name: str = "") -> LogEntry:
         entry = LogEntry(role=role, text=text, name=name)
@@ -114,7 +116,7 @@ class QueueEntry(BaseModel):
     customer_name: str = ""
     reason: str = ""
     channel_id: str = ""
-    # Bumped on every change of the record, so a console can tell what moved.
+    # The record's version when the handoff last moved (queued, claimed, ended).
     version: int = 0
     last_text: str = ""
 

@@ -284,6 +284,10 @@ class HandoffService:
         finally:
             self._subscribers.discard(queue)
 
+    def close_streams(self) -> None:
+        """Ends every console's event stream (the app is stopping)."""
+        self._publish({"type": "closing"})
+
     def _publish(self, event: Event) -> None:
         for queue in list(self._subscribers):
             with contextlib.suppress(asyncio.QueueFull):
@@ -301,20 +305,25 @@ class HandoffService:
     async def prime(self) -> None:
         """Takes the queue as it stands at start-up, so only later changes are news."""
         index, self._seen_etag = await self.store.index()
-        self._changed(index)
+        await self._changed_records(index)
 
     async def poll_once(self) -> None:
+        """Publishes what changed in the store since the last look: the queue (its index's
+        ETag moved) and each open conversation whose record has a new version (a message
+        written by another instance). One read, plus one per open handoff."""
         index, etag = await self.store.index()
-        if etag == self._seen_etag:
-            return
-        self._seen_etag = etag
-        changed = self._changed(index)
-        self._publish({"type": "queue"})
-        for conversation_id in changed:
+        if etag != self._seen_etag:
+            self._seen_etag = etag
+            self._publish({"type": "queue"})
+        for conversation_id in await self._changed_records(index):
             self._publish({"type": "message", "conversation_id": conversation_id})
 
-    def _changed(self, index: QueueIndex) -> list[str]:
-        versions = {cid: entry.version for cid, entry in index.entries.items()}
-        changed = [cid for cid, version in versions.items() if self._seen_versions.get(cid) != version]
+    async def _changed_records(self, index: QueueIndex) -> list[str]:
+        open_ids = list(index.entries)
+        records = await asyncio.gather(*(self.store.get(cid) for cid in open_ids))
+        versions = {cid: record.version for cid, record in zip(open_ids, records, strict=True) if record}
+        changed = [
+            cid for cid, version in versions.items() if self._seen_versions.get(cid, version) != version
+        ]
         self._seen_versions = versions
         return changed

@@ -4,7 +4,9 @@ overwrite each other: the loser re-reads and applies its change again."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -17,7 +19,7 @@ from shop.store.base import StateStore
 log = logging.getLogger(__name__)
 
 INDEX_KEY = "handoff/index"
-_ATTEMPTS = 8
+_ATTEMPTS = 20
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -44,10 +46,23 @@ class HandoffStore:
         self, conversation_id: str, edit: Callable[[HandoffRecord | None], HandoffRecord | None]
     ) -> HandoffRecord | None:
         """Applies `edit` to the current record (None when there is none) and stores what
-        it returns, then mirrors it in the queue index. `edit` may run more than once
-        (after a conflict) and returns None to change nothing."""
-        record = await self._update(record_key(conversation_id), HandoffRecord, lambda current: edit(current))
-        if record is not None:
+        it returns, and mirrors a move (queued, claimed, ended) in the queue index.
+        `edit` may run more than once (after a conflict) and returns None to change nothing."""
+        moved = False
+
+        def edit_and_note(current: HandoffRecord | None) -> HandoffRecord | None:
+            nonlocal moved
+            before = (current.status, current.agent) if current is not None else None
+            changed = edit(current)
+            if changed is not None:
+                changed.version += 1
+                moved = before != (changed.status, changed.agent)
+            return changed
+
+        record = await self._update(record_key(conversation_id), HandoffRecord, edit_and_note)
+        # The index changes only when a handoff moves (queued, claimed, ended): the one
+        # document every conversation shares is not written on every message.
+        if record is not None and moved:
             await self._mirror(record)
         return record
 
@@ -55,7 +70,6 @@ class HandoffStore:
         def edit(index: QueueIndex | None) -> QueueIndex:
             index = index or QueueIndex()
             if record.is_open:
-                previous = index.entries.get(record.conversation_id)
                 last = record.log[-1].text if record.log else ""
                 index.entries[record.conversation_id] = QueueEntry(
                     conversation_id=record.conversation_id,
@@ -65,7 +79,7 @@ class HandoffStore:
                     customer_name=record.packet.customer_name,
                     reason=record.packet.reason,
                     channel_id=record.channel_id,
-                    version=(previous.version + 1) if previous else 1,
+                    version=record.version,
                     last_text=last[:160],
                 )
             else:
@@ -77,7 +91,9 @@ class HandoffStore:
     async def _update(
         self, key: str, model: type[Model], edit: Callable[[Model | None], Model | None]
     ) -> Model | None:
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # spread the retries
             found = await self._store.read_state(key)
             current = model.model_validate(found.doc) if found else None
             changed = edit(current)
