@@ -196,7 +196,8 @@ class OfflineEngine:
         flow.attempts += 1
         if flow.attempts > MAX_REASKS:
             turn.request_handoff(
-                "I'm sorry, I'm having trouble following. I'll connect you with a person who can help.",
+                "I'm sorry, I'm having trouble following. I'm passing you to a person from our "
+                "support team who can help.",
                 "offline engine could not fill a slot after repeated questions",
             )
             return True
@@ -243,7 +244,7 @@ class OfflineEngine:
                 state.low_confidence_count = 0
                 turn.request_handoff(
                     "I'm sorry, I'm still not sure what you need. "
-                    "I'll connect you with a person who can help.",
+                    "I'm passing you to a person from our support team who can help.",
                     "offline engine did not understand the customer twice",
                 )
             else:

@@ -92,8 +92,8 @@ async def run_complaint(turn: OfflineTurn) -> None:
 
 async def run_human(turn: OfflineTurn) -> None:
     turn.request_handoff(
-        "Of course. I'm connecting you with a person now; they'll see our conversation so far, "
-        "so you won't need to repeat yourself.",
+        "Of course. I'm passing you to a person from our support team; they'll see our "
+        "conversation so far, so you won't need to repeat yourself.",
         "customer asked for a person",
     )
 
