@@ -54,7 +54,9 @@ async def test_a_new_customer_is_helped_end_to_end_over_the_websocket(
     await say(page, "what is your return policy?")
     await sees(page, "Returns policy")
     await say(page, "I want to talk to a person")
-    await sees(page, "connecting you with a person")
+    await sees(page, "passing you to a person")
+    # No agent is signed in: the customer hears so, and when the team is there.
+    await sees(page, "No one from our support team is online right now")
 
     assert await page.get_by_text("Send failed").count() == 0
     # The connection settles as online: no lingering "Connecting…" notice.
