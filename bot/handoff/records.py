@@ -94,6 +94,18 @@ class HandoffRecord(BaseModel):
     external: bool = False
     # Bumped on every change, so a console on another instance can tell what moved.
     version: int = 0
+    # Earlier handoffs of the same conversation, in brief (who, how it ended, the rating).
+    earlier: list[dict[str, Any]] = Field(default_factory=list)
+
+    def outcome(self) -> dict[str, Any]:
+        return {
+            "reason": self.packet.reason,
+            "agent": self.agent,
+            "status": self.status.value,
+            "queued_at": self.queued_at,
+            "ended_at": self.ended_at,
+            "rating": self.rating,
+        }
 
     def add(self, role: Literal["customer", "bot", "agent", "system"], text: str, name: str = "") -> LogEntry:
         entry = LogEntry(role=role, text=text, name=name)

@@ -79,6 +79,8 @@ class HandoffService:
             record = HandoffRecord(
                 conversation_id=conversation_id, channel_id=channel_id, reference=reference, packet=packet
             )
+            if current is not None:  # an earlier handoff of this conversation, ended: kept in brief
+                record.earlier = [*current.earlier, current.outcome()]
             record.add("system", f"Handed off: {packet.reason}")
             return record
 

@@ -120,3 +120,8 @@ async def test_a_closed_chat_asks_for_a_rating_and_stores_it(
     assert record is not None and record.status == "closed" and record.rating == 5
     # Then the bot is back for whatever comes next.
     assert "return" in texts(await say(conversation, "what is your return policy?")).lower()
+    # A second request in the same chat queues it again and keeps the first in brief.
+    await say(conversation, "actually, can I talk to a person again?")
+    again = await HandoffStore(server.app[STORES].state).get(conversation.conversation_id)
+    assert again is not None and again.status == "queued"
+    assert again.earlier[0]["rating"] == 5 and again.earlier[0]["agent"] == "alex"
