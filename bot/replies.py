@@ -31,7 +31,10 @@ def to_activity(reply: Reply, channel: Channel, *, expecting_input: bool) -> Act
             actions=[CardAction(type="imBack", title=label, value=label) for label in reply.suggested_actions]
         )
     # Which engine answered travels with the message, so transcripts show it per turn.
-    activity.channel_data = {"aftercare": {"engine": reply.engine, "handoff": reply.handoff_requested}}
+    aftercare: dict[str, object] = {"engine": reply.engine, "handoff": reply.handoff_requested}
+    if reply.sentiment is not None:
+        aftercare["sentiment"] = reply.sentiment
+    activity.channel_data = {"aftercare": aftercare}
     return activity
 
 

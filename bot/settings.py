@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.handoff.records import HandoffMode
-from providers.config import EmbeddingsProvider, LlmProvider
+from providers.config import EmbeddingsProvider, LlmProvider, SentimentProvider
 from shop.dataset import SHIPPED_DATASET_DIR
 from shop.errors import ConfigurationError
 from shop.store.factory import StoreKind
@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         min_length=3,
         max_length=200,
     )
+    # The customer's sentiment per message: `local` (VADER with the shop's rules) or
+    # `chat_model` (the configured chat model, which reads sarcasm; VADER when it fails).
+    sentiment_provider: SentimentProvider = Field(SentimentProvider.LOCAL, alias="SENTIMENT_PROVIDER")
+    # Product suggestions at the end of a happy conversation (`off` turns them off).
+    recommendations: bool = Field(True, alias="RECOMMENDATIONS")
     # Embeddings for the offline engine's intents and the policy search. `local` is the
     # embedded all-MiniLM-L6-v2; `azure` / `openai` use the endpoints configured above.
     embeddings_provider: EmbeddingsProvider = Field(EmbeddingsProvider.LOCAL, alias="EMBEDDINGS_PROVIDER")
@@ -163,6 +168,11 @@ class Settings(BaseSettings):
             ):
                 if not value:
                     raise ConfigurationError(f"{name} is required when LLM_PROVIDER=azure")
+        if (
+            self.sentiment_provider == SentimentProvider.CHAT_MODEL
+            and self.llm_provider == LlmProvider.OFFLINE
+        ):
+            raise ConfigurationError("SENTIMENT_PROVIDER=chat_model needs a chat model: set LLM_PROVIDER")
         if self.embeddings_provider == EmbeddingsProvider.AZURE:
             for name, value in (
                 ("AZURE_OPENAI_ENDPOINT", self.azure_openai_endpoint),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dialogs.catalog import ProductIndex
 from dialogs.intents import DEFAULT_INTENTS_FILE, IntentClassifier, load_intents
 from dialogs.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
 from dialogs.offline import OfflineEngine
@@ -43,9 +44,12 @@ class OfflineResources:
         return cls(classifier=classifier, knowledge=knowledge)
 
 
-def build_offline_engine(retail: RetailService, resources: OfflineResources) -> OfflineEngine:
-    """The offline policy engine over `retail`, with its own tools and confirmation gate."""
-    tools = ToolRunner(retail, resources.knowledge)
+def build_offline_engine(
+    retail: RetailService, resources: OfflineResources, products: ProductIndex | None = None
+) -> OfflineEngine:
+    """The offline policy engine over `retail`, with its own tools and confirmation gate;
+    `products` lets it answer catalogue questions by meaning."""
+    tools = ToolRunner(retail, resources.knowledge, products)
     return OfflineEngine(tools, resources.classifier, resources.knowledge)
 
 

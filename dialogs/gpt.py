@@ -177,7 +177,7 @@ class GptDialog:
         system = self._prompts.system.replace("{customer_context}", _customer_context(state))
         history: list[dict[str, Any]] = []
         budget = self._history_tokens
-        for entry in reversed(state.transcript):
+        for entry in reversed(state.spoken()):
             cost = _tokens(entry.text)
             if history and cost > budget:
                 history.append(

@@ -61,6 +61,8 @@ class Reply(BaseModel):
     engine: EngineName = "offline"
     handoff_requested: bool = False
     handoff_reason: str = ""
+    # The customer's sentiment in the message this answers (set on a turn's first reply).
+    sentiment: float | None = None
 
 
 class PendingAction(BaseModel):
@@ -89,11 +91,16 @@ class FlowState(BaseModel):
 
 
 class TranscriptEntry(BaseModel):
-    role: Literal["user", "bot"]
+    """One line of the conversation. `note` lines are the bot's own records (a
+    recommendation gate's decision and its reason): kept for staff, never shown to the
+    customer or a model."""
+
+    role: Literal["user", "bot", "note"]
     text: str
     turn: int
     engine: EngineName | None = None
     intent: str | None = None
+    sentiment: float | None = None
 
 
 class ToolCall(BaseModel):
@@ -129,6 +136,11 @@ class DialogState(BaseModel):
     turn: int = 0
     open_complaint: bool = False
     handoff_requested: bool = False
+    # The customer's sentiment, one score per message (-1..1), most recent last.
+    sentiment: list[float] = Field(default_factory=list)
+    person_offered: bool = False  # after sustained negative sentiment
+    suggested: bool = False  # products were suggested in this conversation
+    suggestions_declined: bool = False
     # Chat-model tokens this conversation used, from the API's `usage` (GPT dialog only).
     token_usage: dict[str, int] = Field(default_factory=lambda: {"prompt": 0, "completion": 0})
     transcript: list[TranscriptEntry] = Field(default_factory=list)
@@ -138,6 +150,14 @@ class DialogState(BaseModel):
     def record_user(self, text: str, *, intent: str | None = None) -> None:
         self.transcript.append(TranscriptEntry(role="user", text=text, turn=self.turn, intent=intent))
         del self.transcript[:-MAX_TRANSCRIPT]
+
+    def record_note(self, text: str) -> None:
+        self.transcript.append(TranscriptEntry(role="note", text=text, turn=self.turn))
+        del self.transcript[:-MAX_TRANSCRIPT]
+
+    def spoken(self) -> list[TranscriptEntry]:
+        """What the customer and the bot said, without the bot's notes."""
+        return [entry for entry in self.transcript if entry.role != "note"]
 
     def record_bot(self, replies: list[Reply]) -> None:
         for reply in replies:

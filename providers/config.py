@@ -23,6 +23,11 @@ class EmbeddingsProvider(StrEnum):
     OPENAI = "openai"
 
 
+class SentimentProvider(StrEnum):
+    LOCAL = "local"
+    CHAT_MODEL = "chat_model"
+
+
 class ProviderSettings(Protocol):
     """The settings the providers are built from (read-only attributes)."""
 
@@ -58,3 +63,5 @@ class ProviderSettings(Protocol):
     def llm_breaker_cooldown_s(self) -> float: ...
     @property
     def embedding_thread_count(self) -> int: ...
+    @property
+    def sentiment_provider(self) -> SentimentProvider: ...

@@ -6,9 +6,11 @@ stops. Cloud SDKs are optional extras, imported only when their provider is chos
 
 from __future__ import annotations
 
-from providers.config import EmbeddingsProvider, LlmProvider, ProviderSettings
+from providers.config import EmbeddingsProvider, LlmProvider, ProviderSettings, SentimentProvider
 from providers.embeddings.base import Embeddings
 from providers.llm.base import ChatModel
+from providers.sentiment import Sentiment
+from shop.errors import ConfigurationError
 
 
 def build_chat_model(settings: ProviderSettings) -> ChatModel | None:
@@ -55,3 +57,18 @@ def build_embeddings(settings: ProviderSettings) -> Embeddings:
         name=f"{settings.openai_embedding_model} (OpenAI)",
         timeout_s=settings.llm_request_timeout_s,
     )
+
+
+def build_sentiment(settings: ProviderSettings, model: ChatModel | None) -> Sentiment:
+    """VADER with the shop's rules by default; the chat model (falling back to VADER on any
+    failure) with SENTIMENT_PROVIDER=chat_model."""
+    from providers.sentiment.local import LocalSentiment
+
+    local = LocalSentiment()
+    if settings.sentiment_provider == SentimentProvider.LOCAL:
+        return local
+    if model is None:
+        raise ConfigurationError("SENTIMENT_PROVIDER=chat_model needs a chat model: set LLM_PROVIDER")
+    from providers.sentiment.chat_model import ChatModelSentiment
+
+    return ChatModelSentiment(model, local)

@@ -22,7 +22,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
-from bot.handoff.records import HandoffMode, HandoffStatus, Packet, Trigger
+from bot.handoff.records import MAX_EARLIER_LINES, HandoffMode, HandoffStatus, Packet, Role, Trigger
 from bot.handoff.service import HandoffService
 from dialogs.turn import DialogState, Reply
 
@@ -106,8 +106,13 @@ class HandoffDesk:
         packet = await self._build_packet(state, reason, trigger_for(reason))
         activity = turn_context.activity
         reference = TurnContext.get_conversation_reference(activity).serialize()
-        _, next_step = await self.service.request(conversation_id, activity.channel_id, reference, packet)
-        await self.service.bot_said(conversation_id, [reply.text for reply in replies])
+        transcript: list[tuple[Role, str]] = [
+            ("customer" if entry.role == "user" else "bot", entry.text)
+            for entry in state.spoken()[-MAX_EARLIER_LINES:]
+        ]
+        _, next_step = await self.service.request(
+            conversation_id, activity.channel_id, reference, packet, transcript
+        )
         cached[HANDOFF_PROPERTY] = True
         if self._mode == HandoffMode.EXTERNAL and activity.channel_id != "msteams":
             await turn_context.send_activity(_handoff_initiation(turn_context, packet, state))
@@ -140,7 +145,7 @@ def _handoff_initiation(turn_context: TurnContext, packet: Packet, state: Dialog
             "from": {"role": "user" if entry.role == "user" else "bot"},
             "conversation": {"id": reference.conversation.id},
         }
-        for entry in state.transcript
+        for entry in state.spoken()
     ]
     return Activity(
         type=ActivityTypes.event,

@@ -39,7 +39,12 @@ async def build_packet(
     *,
     summary_timeout_s: float = 8.0,
 ) -> Packet:
-    packet = Packet(reason=reason or trigger.value, trigger=trigger, summary=extractive_summary(state))
+    packet = Packet(
+        reason=reason or trigger.value,
+        trigger=trigger,
+        summary=extractive_summary(state),
+        sentiment=state.sentiment[-10:],
+    )
     for action in state.actions:
         (packet.actions_taken if action.ok else packet.actions_refused).append(
             action.message if action.ok else f"{action.tool}: {action.message}"
@@ -109,7 +114,7 @@ async def _add_customer(packet: Packet, user_id: str, retail: RetailService) -> 
 
 
 async def _model_summary(model: ChatModel, state: DialogState, timeout_s: float) -> str:
-    lines = [f"{'Customer' if e.role == 'user' else 'Assistant'}: {e.text}" for e in state.transcript[-40:]]
+    lines = [f"{'Customer' if e.role == 'user' else 'Assistant'}: {e.text}" for e in state.spoken()[-40:]]
     messages = [
         {"role": "system", "content": _SUMMARY_PROMPT},
         {"role": "user", "content": "\n".join(lines)},

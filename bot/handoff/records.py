@@ -16,6 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 MAX_RELAY_LOG = 500
+# How much of the conversation before the handoff the agent's transcript starts with.
+MAX_EARLIER_LINES = 60
+Role = Literal["customer", "bot", "agent", "system"]
 
 
 class HandoffMode(StrEnum):
@@ -47,7 +50,7 @@ class Trigger(StrEnum):
 class LogEntry(BaseModel):
     """One line of the conversation as the agent reads it."""
 
-    role: Literal["customer", "bot", "agent", "system"]
+    role: Role
     text: str
     at: float = Field(default_factory=time.time)
     name: str = ""
@@ -107,7 +110,7 @@ class HandoffRecord(BaseModel):
             "rating": self.rating,
         }
 
-    def add(self, role: Literal["customer", "bot", "agent", "system"], text: str, name: str = "") -> LogEntry:
+    def add(self, role: Role, text: str, name: str = "") -> LogEntry:
         entry = LogEntry(role=role, text=text, name=name)
         self.log.append(entry)
         del self.log[:-MAX_RELAY_LOG]

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-from bot.handoff.records import HandoffRecord, HandoffStatus, Packet, QueueIndex
+from bot.handoff.records import HandoffRecord, HandoffStatus, Packet, QueueIndex, Role
 from bot.handoff.store import HandoffStore
 from shop.errors import AftercareError
 
@@ -68,10 +68,16 @@ class HandoffService:
     # -- the customer's side ------------------------------------------------------------------
 
     async def request(
-        self, conversation_id: str, channel_id: str, reference: dict[str, Any], packet: Packet
+        self,
+        conversation_id: str,
+        channel_id: str,
+        reference: dict[str, Any],
+        packet: Packet,
+        transcript: list[tuple[Role, str]],
     ) -> tuple[HandoffRecord, str]:
-        """Queues the conversation (once: a second request keeps its place) and returns
-        the record and the sentence telling the customer what happens next."""
+        """Queues the conversation (once: a second request keeps its place) with the
+        conversation so far, and returns the record and the sentence telling the
+        customer what happens next (also added to the record)."""
 
         def queue(current: HandoffRecord | None) -> HandoffRecord | None:
             if current is not None and current.is_open:
@@ -81,13 +87,16 @@ class HandoffService:
             )
             if current is not None:  # an earlier handoff of this conversation, ended: kept in brief
                 record.earlier = [*current.earlier, current.outcome()]
+            for role, text in transcript:
+                record.add(role, text)
             record.add("system", f"Handed off: {packet.reason}")
             return record
 
         record = await self.store.change(conversation_id, queue)
         assert record is not None
-        self._publish({"type": "queue"})
-        return record, await self.what_happens_next(record)
+        next_step = await self.what_happens_next(record)
+        await self.bot_said(conversation_id, [next_step])
+        return record, next_step
 
     async def what_happens_next(self, record: HandoffRecord) -> str:
         if record.status == HandoffStatus.WITH_AGENT:

@@ -90,6 +90,19 @@ async def list_all_product_types(ctx: ToolContext) -> dict[str, str]:
     return await ctx.retail.list_all_product_types()
 
 
+async def search_products(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+    """Searches the shop's catalogue by meaning (e.g. 'a good hiking backpack', 'kettles')
+    and returns the best matching products with how many variants are in stock and their
+    price range. Use get_product_details for a product's variants and options.
+
+    Args:
+        query: what the customer is looking for, in their words.
+    """
+    if ctx.products is None:
+        return []
+    return [hit.as_dict() for hit in await ctx.products.search(query, k=3)]
+
+
 async def search_policies(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     """Searches the shop's policy documents (returns, refunds, shipping, warranty, payment
     methods, order changes, privacy) and returns the best passages with the document
@@ -229,6 +242,7 @@ ALL_TOOLS: tuple[Tool, ...] = (
     define_tool(track_order, access="customer"),
     define_tool(get_product_details, access="public"),
     define_tool(list_all_product_types, access="public"),
+    define_tool(search_products, access="public"),
     define_tool(search_policies, access="public"),
     define_tool(request_human_agent, access="public", hands_off=True),
     define_tool(cancel_pending_order, access="customer", summary=summaries.cancel),

@@ -22,6 +22,7 @@ from dialogs.turn import DialogState, PendingAction
 from shop.errors import RetailError
 
 if TYPE_CHECKING:
+    from dialogs.catalog import ProductIndex
     from dialogs.knowledge import KnowledgeBase
     from shop.retail import RetailService
 
@@ -43,6 +44,7 @@ class ToolContext:
     retail: RetailService
     knowledge: KnowledgeBase | None
     state: DialogState
+    products: ProductIndex | None = None
 
     @property
     def user_id(self) -> str:

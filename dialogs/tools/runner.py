@@ -20,6 +20,7 @@ from dialogs.turn import ActionRecord, DialogState, PendingAction
 from shop.errors import AftercareError, ConcurrencyConflict, RetailError, StoreUnavailable
 
 if TYPE_CHECKING:
+    from dialogs.catalog import ProductIndex
     from dialogs.knowledge import KnowledgeBase
     from shop.retail import RetailService
 
@@ -33,9 +34,15 @@ MAX_VERIFICATION_FAILURES = 5
 class ToolRunner:
     """The tools over one `RetailService` (and policy knowledge base), with the gate."""
 
-    def __init__(self, retail: RetailService, knowledge: KnowledgeBase | None = None) -> None:
+    def __init__(
+        self,
+        retail: RetailService,
+        knowledge: KnowledgeBase | None = None,
+        products: ProductIndex | None = None,
+    ) -> None:
         self.retail = retail
         self.knowledge = knowledge
+        self.products = products
         self.by_name: Mapping[str, Tool] = {tool.name: tool for tool in ALL_TOOLS}
         self.gate = ConfirmationGate(self._run_confirmed)
 
@@ -48,7 +55,7 @@ class ToolRunner:
         return [tool.schema() for tool in self.by_name.values()]
 
     def context(self, state: DialogState) -> ToolContext:
-        return ToolContext(retail=self.retail, knowledge=self.knowledge, state=state)
+        return ToolContext(retail=self.retail, knowledge=self.knowledge, state=state, products=self.products)
 
     async def call(
         self, name: str, arguments: Mapping[str, Any] | str | None, state: DialogState

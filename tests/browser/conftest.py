@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, async_playwright
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -41,17 +41,21 @@ def live_app_store(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def live_app(live_app_store: Path) -> Iterator[str]:
-    port = free_port()
-    tmp_path = live_app_store.parent
-    env = {
+def live_app_env(live_app_store: Path) -> dict[str, str]:
+    """The live app's environment (less its port): also for CLI commands run against its store."""
+    return {
         **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
         "SQLITE_PATH": str(live_app_store),
         "LOG_LEVEL": "WARNING",
         "LLM_PROVIDER": "offline",
     }
+
+
+@pytest.fixture
+def live_app(live_app_store: Path, live_app_env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    tmp_path = live_app_store.parent
+    env = {**live_app_env, "HOST": "127.0.0.1", "PORT": str(port)}
     log_path = tmp_path / "app.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -78,6 +82,7 @@ def live_app(live_app_store: Path) -> Iterator[str]:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(10)
 
 
 @pytest.fixture
@@ -104,3 +109,16 @@ async def browser(tmp_path: Path, chromium: Path) -> AsyncIterator[BrowserContex
             yield context
         finally:
             await context.close()
+
+
+@pytest.fixture
+async def chromium_browser(chromium: Path) -> AsyncIterator[Browser]:
+    """One chromium for tests that need isolated contexts side by side (a customer and an agent)."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -62,7 +62,12 @@ async def test_an_agent_takes_over_relays_both_ways_and_hands_back(
     assert packet["customer_email"] == "noah.brown7922@example.com"
     assert NOAH_ORDER in [order["order_id"] for order in packet["orders"]]
     assert "talk to a real person" in packet["summary"]
-    assert record["log"][0]["role"] == "system"
+    # The agent's transcript starts with the conversation so far, the request included.
+    lines = [(e["role"], e["text"]) for e in record["log"]]
+    assert lines[0] == ("customer", "noah.brown7922@example.com")
+    assert ("customer", "I want to talk to a real person please") in lines
+    assert ("system", "Handed off: customer asked for a person") in lines
+    assert lines[-1][0] == "bot" and "next in line" in lines[-1][1]
 
     status, _ = await agent.post(f"/conversations/{conversation.conversation_id}/claim")
     assert status == 200

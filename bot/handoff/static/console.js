@@ -771,9 +771,13 @@
     autoGrow();
   }
 
+  /** A longer reply gets a taller box (a class: the CSP allows no inline styles). */
   function autoGrow() {
     const box = els.replyText;
-    box.classList.toggle('is-tall', box.value.split('\n').length > 3 || box.value.length > 240);
+    if (!box.value) box.classList.remove('is-tall');
+    else if (box.scrollHeight > box.clientHeight + 2 || box.value.split('\n').length > 2) {
+      box.classList.add('is-tall');
+    }
   }
 
   function saveDraft() {
