@@ -40,11 +40,15 @@ from bot.settings import Settings
 from bot.state_storage import BotFrameworkStorage
 from bot.support_bot import SupportBot
 from dialogs import OfflineResources, build_offline_engine
+from dialogs.catalog import ProductIndex
+from dialogs.engine import SupportEngine
 from dialogs.gpt import GptDialog, GptPrompts
+from dialogs.suggestions import Recommender
 from dialogs.turn import DialogEngine, DialogState
 from providers.embeddings import Embeddings
-from providers.factory import build_chat_model, build_embeddings
+from providers.factory import build_chat_model, build_embeddings, build_sentiment
 from providers.llm import ChatModel
+from shop.errors import AftercareError
 from shop.retail import RetailService
 from shop.store import Stores, open_stores, seed_if_empty
 
@@ -65,6 +69,8 @@ OWN_EMBEDDINGS = web.AppKey("own_embeddings", Embeddings)
 
 BOT_NAME = "Aftercare"
 SIGNING_KEY_DOC = "dl/signing-key"
+# How often the product index looks for catalogue changes (new products, stock).
+CATALOGUE_REFRESH_S = 600
 
 
 class MessagesEndpoint:
@@ -144,16 +150,28 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
         app[STORES] = stores
         model = build_chat_model(settings)
         retail = RetailService(stores.orders)
-        engine = await _dialog_engine(app, retail, model)
+        resources = await _offline_resources(app)
+        products = ProductIndex(retail, resources.classifier.embeddings, stores.state)
+        await products.refresh()
+        engine = SupportEngine(
+            _dialog_engine(app, retail, model, products),
+            build_sentiment(settings, model),
+            Recommender(retail, products),
+            recommendations=settings.recommendations,
+        )
         app[PACKETS] = _packet_builder(retail, model)
         app[BOT] = SupportBot(
             ConversationState(BotFrameworkStorage(stores.state)),
             engine,
             stream_interval_s=settings.stream_update_interval_s,
         )
+        refreshing = asyncio.create_task(_refresh_catalogue(products))
         try:
             yield
         finally:
+            refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
             if model is not None:
                 await model.aclose()
             if OWN_EMBEDDINGS in app:
@@ -162,16 +180,34 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
         await stores.aclose()
 
 
-async def _dialog_engine(
-    app: web.Application, retail: RetailService, model: ChatModel | None
-) -> DialogEngine:
-    """The offline engine, and the GPT dialog in front of it when a chat model is configured."""
+async def _offline_resources(app: web.Application) -> OfflineResources:
+    """The embeddings, the intent examples and the policy documents, built once."""
     if OFFLINE_RESOURCES not in app:
         embeddings = build_embeddings(app[SETTINGS])
         app[OWN_EMBEDDINGS] = embeddings  # built here, so closed here (its model process)
         await embeddings.start()  # the local model loads once, off the event loop
         app[OFFLINE_RESOURCES] = await OfflineResources.build(embeddings)
-    offline = build_offline_engine(retail, app[OFFLINE_RESOURCES])
+    return app[OFFLINE_RESOURCES]
+
+
+async def _refresh_catalogue(products: ProductIndex) -> None:
+    """Keeps the product index in step with the store (staff imports, stock changes)."""
+    while True:
+        await asyncio.sleep(CATALOGUE_REFRESH_S)
+        try:
+            embedded = await products.refresh()
+        except AftercareError as exc:
+            log.warning("could not refresh the product index: %s", exc)
+            continue
+        if embedded:
+            log.info("product index refreshed; %d changed products embedded", embedded)
+
+
+def _dialog_engine(
+    app: web.Application, retail: RetailService, model: ChatModel | None, products: ProductIndex
+) -> DialogEngine:
+    """The offline engine, and the GPT dialog in front of it when a chat model is configured."""
+    offline = build_offline_engine(retail, app[OFFLINE_RESOURCES], products)
     if model is None:
         return offline
     settings = app[SETTINGS]

@@ -148,6 +148,8 @@ async def run_product_info(turn: OfflineTurn) -> None:
     ]
     named = [n for n in named if n.lower() in said] or named
     if len(named) != 1:
+        if await _answer_from_search(turn):
+            return
         listed = (
             ", ".join(products) if not turn.channel.is_voice else ", ".join(list(products)[:8]) + " and more"
         )
@@ -158,6 +160,33 @@ async def run_product_info(turn: OfflineTurn) -> None:
         turn.say(f"Sorry, I can't look that up right now: {result.error}.")
         return
     turn.say(_product_answer(result.data, turn.text))
+
+
+async def _answer_from_search(turn: OfflineTurn) -> bool:
+    """Answers a catalogue question by meaning ("anything for hiking?", "which kettles are
+    in stock?"); False when the catalogue has nothing close."""
+    found = await turn.tool("search_products", query=turn.text)
+    if not found.ok or not found.data:
+        return False
+    lines = []
+    for hit in found.data:
+        if hit["variants_in_stock"]:
+            lines.append(
+                f"**{hit['name']}**: {hit['variants_in_stock']} of {hit['variants']} options in stock, "
+                f"from ${hit['price_from']}"
+            )
+        else:
+            lines.append(f"**{hit['name']}**: out of stock right now")
+    if turn.channel.is_voice:
+        names = [hit["name"] for hit in found.data]
+        turn.say(f"The closest we have: {join_words(names)}. Which one shall I tell you about?")
+    else:
+        turn.say(
+            "Here's what we have that fits:\n"
+            + "\n".join(f"- {line}" for line in lines)
+            + "\n\nWhich one would you like to know more about?"
+        )
+    return True
 
 
 def _product_answer(product: Product, text: str) -> str:
