@@ -109,7 +109,9 @@ def suggestion_reply(hits: list[ProductHit], channel: Channel) -> Reply:
         for hit in hits
         if hit.price_from is not None
     ]
-    text = "Glad I could help! Based on what you've ordered before, you might also like:\n" + "\n".join(lines)
+    intro = "Glad I could help! Based on what you've ordered before, you might also like:"
+    # Where the card shows the products, the text does not list them a second time.
+    text = intro if channel.renders_cards else intro + "\n" + "\n".join(lines)
     card = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -82,3 +82,20 @@ async def test_polling_mode_answers_too(live_app: str, browser: BrowserContext, 
     await asyncio.sleep(0)  # let the last frame paint before the screenshot
     await page.screenshot(path=str(artifacts_dir / "webchat-polling.png"), full_page=True)
     assert not errors, errors
+
+
+async def test_a_happy_customer_is_offered_products_in_a_card(
+    live_app: str, browser: BrowserContext, artifacts_dir: Path
+) -> None:
+    page, errors = await open_chat(browser, f"{live_app}/?transport=polling")
+    await say(page, "do you have anything for hiking?")
+    await sees(page, "Hiking Boots")
+    await say(page, f"my email is {IVAN_EMAIL}")
+    await sees(page, "Thanks, Ivan")
+    await say(page, f"where is {DELIVERED_ORDER}?")
+    await sees(page, "is delivered")
+    await say(page, "great, thank you so much!")
+    await sees(page, "You might also like")  # the Adaptive Card's title
+    await sees(page, "No thanks")  # a suggested action to decline
+    await page.screenshot(path=str(artifacts_dir / "webchat-suggestions.png"), full_page=True)
+    assert not errors, errors

@@ -59,7 +59,13 @@ async def test_a_happy_customer_gets_three_available_products_they_do_not_own(
     owned = await Recommender(RetailService(retail_sqlite), products).owned(NOAH)
     hits = products.near(sorted(owned), 3, exclude=owned)
     assert len(hits) == 3 and not {hit.product_id for hit in hits} & owned
-    assert all(hit.in_stock > 0 and hit.name in suggestion.text for hit in hits)
+    assert all(hit.in_stock > 0 and hit.name in json.dumps(suggestion.card) for hit in hits)
+    # On a call the products are one spoken sentence; where no card shows, the text lists them.
+    assert all(hit.name in suggestion.speak for hit in hits)
+    voice = await make_engine(retail_sqlite, offline_resources, products).respond(
+        "thanks, bye", None, DialogState(verified_user_id=NOAH, sentiment=[0.5, 0.6]), Channel(id="voice")
+    )
+    assert voice[-1].card is None and all(hit.name in voice[-1].text for hit in hits)
     # Each customer message carries its score, in the state and in the transcript.
     assert len(state.sentiment) == 3 and state.sentiment[-1] > 0.5
     assert [e.sentiment for e in state.transcript if e.role == "user"][-1] == state.sentiment[-1]
