@@ -30,6 +30,7 @@ from bot.handoff.records import Packet, Trigger
 from bot.handoff.service import HandoffService
 from bot.handoff.store import HandoffStore
 from bot.http_errors import error_middleware
+from bot.redaction import redact_activity
 from bot.sdk_patches import (
     CONNECTOR_THREADS,
     apply_sdk_patches,
@@ -82,7 +83,7 @@ class MessagesEndpoint:
     async def handle(self, request: web.Request) -> web.Response:
         if "application/json" not in request.headers.get("Content-Type", ""):
             raise web.HTTPUnsupportedMediaType(text="activities must be sent as application/json")
-        body = await read_json_object(request)
+        body = redact_activity(await read_json_object(request))
         activity = Activity().deserialize(body)
         if not activity.type:
             raise BadRequest("the activity has no type")

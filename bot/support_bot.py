@@ -9,6 +9,7 @@ from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, 
 from botbuilder.schema import ChannelAccount
 
 from bot.handoff.desk import HANDOFF_PROPERTY, HandoffDesk
+from bot.redaction import redaction_notice
 from bot.replies import channel_for, to_activity, typing
 from bot.streaming import SentenceStream, TeamsStream
 from dialogs.turn import Channel, DialogEngine, DialogState, Reply
@@ -71,6 +72,9 @@ class SupportBot(ActivityHandler):
             await turn_context.send_activity("I didn't catch any text there. Could you type your question?")
             return
         channel = channel_for(activity.channel_id)
+        notice = redaction_notice(activity.channel_data)
+        if notice:
+            await turn_context.send_activity(MessageFactory.text(notice, speak=notice))
         if self.handoff is not None and await self._for_a_person(turn_context, text, channel):
             return
         teams: TeamsStream | None = None

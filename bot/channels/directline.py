@@ -38,6 +38,7 @@ from bot.channels.http import (
 )
 from bot.channels.tokens import DirectLineGrant, TokenSigner
 from bot.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from bot.redaction import redact_activity
 from shop.errors import StoreUnavailable
 from shop.store import jsondoc
 from shop.store.base import StateStore
@@ -227,6 +228,7 @@ class DirectLineService:
             raise BadRequest("the activity needs a 'type' such as 'message'")
         if "text" in body and not isinstance(body["text"], str | None):
             raise BadRequest("'text' must be a string")
+        body = redact_activity(body)  # before the log (and everything after it) sees the text
         stored = await self.conversations.append(
             conversation, self._from_customer(body, grant, loopback_url(request))
         )

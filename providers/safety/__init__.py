@@ -1,0 +1,1 @@
+"""Safety: removing secrets from customers' messages before anything keeps them (`redaction`)."""
