@@ -240,6 +240,7 @@ class OfflineEngine:
             return
         if guess.score < LOW_CONFIDENCE:
             state.low_confidence_count += 1
+            state.not_understood_turn = state.turn
             if state.low_confidence_count >= 2:
                 state.low_confidence_count = 0
                 turn.request_handoff(

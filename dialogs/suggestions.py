@@ -28,14 +28,37 @@ _NATURAL_END = re.compile(
 )
 _DECLINED = re.compile(r"^\s*(no( thanks?| thank you)?|not (now|interested)|nope|no need)\b", re.I)
 RECENT = 3
-# Recent sentiment must average at least this, with no message below the floor.
-MIN_MEAN = 0.2
-FLOOR = -0.05
+# A message at or below this anywhere in the conversation means a problem was raised.
+PROBLEM = -0.3
+# The last few messages: none below the floor, averaging at least the minimum, and the
+# closing one clearly positive.
+FLOOR = -0.25
+MIN_MEAN = 0.1
+MIN_CLOSING = 0.3
+# A closing is short: "thanks, bye", not a long complaint that says "thank you" midway.
+MAX_CLOSING_WORDS = 12
 MAX_SUGGESTIONS = 3
+# A message the engine did not understand this few turns before the closing: unresolved.
+UNRESOLVED_TURNS = 2
+
+
+def _unresolved(state: DialogState) -> bool:
+    """A message the engine did not understand, a turn or two before the closing, that was
+    not simply friendly ("love the jacket btw" is fine; "I just want an answer" is not)."""
+    turn = state.not_understood_turn
+    if not turn or state.turn - turn > UNRESOLVED_TURNS:
+        return False
+    said = [e for e in state.transcript if e.role == "user" and e.turn == turn]
+    return any(entry.sentiment is None or entry.sentiment < MIN_CLOSING for entry in said)
 
 
 def is_natural_end(text: str) -> bool:
-    return bool(_NATURAL_END.search(text)) and "?" not in text and not _DECLINED.match(text)
+    return (
+        bool(_NATURAL_END.search(text))
+        and "?" not in text
+        and not _DECLINED.match(text)
+        and len(text.split()) <= MAX_CLOSING_WORDS
+    )
 
 
 def declines(text: str) -> bool:
@@ -57,6 +80,7 @@ def decide(state: DialogState, *, enabled: bool) -> GateDecision:
         return GateDecision(False, "recommendations are off (RECOMMENDATIONS=off)")
     recent = state.sentiment[-RECENT:]
     mean = fmean(recent) if recent else 0.0
+    worst = min(state.sentiment, default=0.0)
     failed = [a.tool for a in state.actions if not a.ok]
     checks = (
         (state.suggestions_declined, "the customer declined suggestions before"),
@@ -64,8 +88,10 @@ def decide(state: DialogState, *, enabled: bool) -> GateDecision:
         (state.handoff_requested, "a person was asked for in this conversation"),
         (state.open_complaint, "a complaint is open"),
         (bool(failed), f"a refused or failed action ({', '.join(failed)})"),
+        (worst <= PROBLEM, f"a problem was raised in this conversation (sentiment {worst:+.2f})"),
+        (_unresolved(state), "a recent request was not understood, so it was not resolved"),
         (
-            not recent or mean < MIN_MEAN or min(recent) < FLOOR,
+            not recent or mean < MIN_MEAN or min(recent) < FLOOR or recent[-1] < MIN_CLOSING,
             f"sentiment {mean:+.2f} over last {len(recent)} turns",
         ),
         (state.verified_user_id is None, "no purchase history (the customer is not verified)"),

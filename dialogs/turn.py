@@ -133,6 +133,8 @@ class DialogState(BaseModel):
     low_confidence_count: int = 0
     # Requests in a row the assistant cannot help with (a second one goes to a person).
     out_of_scope_count: int = 0
+    # The last turn whose message the engine did not understand (0: none).
+    not_understood_turn: int = 0
     turn: int = 0
     open_complaint: bool = False
     handoff_requested: bool = False

@@ -2,10 +2,18 @@
 
     aftercare eval conversations [--engine offline|gpt] [--files F ...] [--verbose]
     aftercare eval intents [--every 5]
+    aftercare eval gate [--file F] [--sentiment local|chat_model] [--verbose]
+    aftercare eval recommendations [--sample 10]
 
 `conversations` plays the YAML conversation suites against an engine, each over a fresh
 copy of the retail dataset in a temporary SQLite store, and prints a pass table (exit 1
 when any case fails). `intents` prints the intent accuracy on the held-out examples.
+`gate` plays the labelled set `evals/gate/conversations.yaml` through the bot's engine
+(sentiment and suggestion gate included) and prints a confusion matrix, suggestions per
+label and the recall on happy customers (exit 1 when an unhappy customer got suggestions).
+`recommendations` checks the suggestions for every customer of the dataset (exit 1 when
+one is a product they own or has nothing available) and prints a sample beside their
+purchases.
 `bot.cli` calls `add_commands`; each command sets `handler(args, settings) -> int`.
 """
 
@@ -22,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from evals.conversations import SUITES_DIR
+from evals.gate import GATE_SET
 from shop.errors import AftercareError
 
 if TYPE_CHECKING:
@@ -36,18 +45,21 @@ if TYPE_CHECKING:
     from dialogs import OfflineResources
     from dialogs.turn import DialogEngine
     from evals.conversations import Conversation, ConversationResult
+    from evals.gate import GateCase, GateReport, RecommendationAudit
     from providers.embeddings import Embeddings
     from providers.llm import ChatModel
+    from providers.sentiment import Sentiment
     from shop.retail import RetailService
 
 EngineFactory = Callable[["RetailService"], "DialogEngine"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `eval conversations` and `eval intents` to the app's argument parser."""
+    """Adds `eval conversations`, `intents`, `gate` and `recommendations` to the app's
+    argument parser."""
     evaluation = subparsers.add_parser("eval", help="evaluate the dialog engines")
     commands = evaluation.add_subparsers(
-        dest="eval_command", required=True, metavar="{conversations,intents}"
+        dest="eval_command", required=True, metavar="{conversations,intents,gate,recommendations}"
     )
     conversations = commands.add_parser(
         "conversations", help="run the YAML conversation suites, print a table"
@@ -63,6 +75,25 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     intents.add_argument("--every", type=int, default=5, help="hold out every N-th example (default 5)")
     intents.set_defaults(handler=run_intents_command)
+    gate = commands.add_parser(
+        "gate", help="the suggestion gate on labelled conversations: confusion matrix, recall on happy"
+    )
+    gate.add_argument("--file", type=Path, default=GATE_SET, help="the labelled conversations (YAML)")
+    gate.add_argument(
+        "--sentiment",
+        choices=["local", "chat_model"],
+        default="local",
+        help="who scores sentiment: VADER with the shop's rules, or the configured chat model",
+    )
+    gate.add_argument("--verbose", action="store_true", help="print the transcript of every mistake")
+    gate.set_defaults(handler=run_gate_command)
+    recommendations = commands.add_parser(
+        "recommendations", help="check the suggestions for every customer: none owned, none unavailable"
+    )
+    recommendations.add_argument(
+        "--sample", type=int, default=10, help="customers to print beside their purchases (default 10)"
+    )
+    recommendations.set_defaults(handler=run_recommendations_command)
 
 
 def _embeddings() -> Embeddings:
@@ -115,18 +146,86 @@ def run_conversations_command(args: argparse.Namespace, settings: Settings) -> i
     return 0 if passed == len(results) else 1
 
 
+def run_gate_command(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.gate import load_gate_set
+
+    try:
+        cases = load_gate_set(args.file)
+    except (OSError, ValueError) as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(_run_gate(cases, args.sentiment, settings))
+    except _NotAvailable as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 2
+    except AftercareError as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines(verbose=args.verbose)))
+    return 1 if report.leaks else 0
+
+
+async def _run_gate(cases: list[GateCase], sentiment_name: str, settings: Settings) -> GateReport:
+    from dialogs import OfflineResources
+    from evals.gate import run_gate_eval
+    from providers.sentiment.local import LocalSentiment
+
+    started = time.perf_counter()
+    model = _gpt_model(settings, "--sentiment chat_model") if sentiment_name == "chat_model" else None
+    try:
+        if model is None:
+            sentiment: Sentiment = LocalSentiment()
+        else:
+            from providers.sentiment.chat_model import ChatModelSentiment
+
+            sentiment = ChatModelSentiment(model, LocalSentiment())
+        resources = await OfflineResources.build(_embeddings())
+        print(f"models and policies ready in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        return await run_gate_eval(cases, sentiment, resources, settings.dataset_dir)
+    finally:
+        if model is not None:
+            await model.aclose()
+
+
+def run_recommendations_command(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        audit = asyncio.run(_audit_recommendations(settings))
+    except AftercareError as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(audit.lines(sample=args.sample)))
+    return 1 if audit.violations else 0
+
+
+async def _audit_recommendations(settings: Settings) -> RecommendationAudit:
+    from evals.gate import audit_recommendations
+    from shop.dataset import import_dataset
+    from shop.store.sqlite import SqliteStore
+
+    with tempfile.TemporaryDirectory(prefix="aftercare-eval-") as folder:
+        store = await SqliteStore.open(Path(folder) / "retail.sqlite3")
+        try:
+            await import_dataset(store, settings.dataset_dir, progress=False)
+            return await audit_recommendations(store, _embeddings(), store)
+        finally:
+            await store.aclose()
+
+
 class _NotAvailable(Exception):
     pass
 
 
-def _gpt_model(settings: Settings) -> ChatModel:
+def _gpt_model(settings: Settings, needed_by: str = "the GPT engine") -> ChatModel:
     try:
         from providers.factory import build_chat_model
     except ImportError as exc:
-        raise _NotAvailable(f"the GPT engine is not available ({exc})") from None
+        raise _NotAvailable(f"{needed_by} is not available ({exc})") from None
     model = build_chat_model(settings)
     if model is None:
-        raise _NotAvailable("the GPT engine needs a chat model: set LLM_PROVIDER and its endpoint settings")
+        raise _NotAvailable(
+            f"{needed_by} needs a chat model: set LLM_PROVIDER (azure or openai) and its endpoint settings"
+        )
     return model
 
 

@@ -77,7 +77,6 @@ def redact(text: str) -> Redaction:
             return CARD
         return match.group(0)
 
-
     def iban(match: re.Match[str]) -> str:
         if iban_valid(match.group(0)):
             result.removed.append("bank account number")
@@ -97,5 +96,7 @@ def _keep(match: re.Match[str], label_groups: int, kind: str, result: Redaction)
     """Keeps the words that named the secret (group 1 up to the separator group) and
     replaces the secret itself."""
     result.removed.append(kind)
-    prefix = match.group(0)[: match.start(label_groups) - match.start(0) + len(match.group(label_groups) or "")]
+    prefix = match.group(0)[
+        : match.start(label_groups) - match.start(0) + len(match.group(label_groups) or "")
+    ]
     return f"{prefix}[{kind} removed]"
