@@ -33,7 +33,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ChannelError as exc:
-        return web.json_response(error_body(exc.code, str(exc)), status=exc.status)
+        retry_after = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return web.json_response(error_body(exc.code, str(exc)), status=exc.status, headers=headers)
     except StoreUnavailable as exc:
         log.warning("store unavailable on %s %s: %s", request.method, request.path, exc)
         return web.json_response(

@@ -30,6 +30,8 @@ from bot.handoff.records import Packet, Trigger
 from bot.handoff.service import HandoffService
 from bot.handoff.store import HandoffStore
 from bot.http_errors import error_middleware
+from bot.http_security import security_headers, webchat_policy
+from bot.rate_limits import RateLimits
 from bot.redaction import redact_activity
 from bot.sdk_patches import (
     CONNECTOR_THREADS,
@@ -64,6 +66,7 @@ DIRECTLINE = web.AppKey("directline", DirectLineService)
 WEBCHAT = web.AppKey("webchat", WebChatPage)
 CONNECTOR = web.AppKey("connector", ConnectorEndpoint)
 HANDOFF = web.AppKey("handoff", HandoffService)
+LIMITS = web.AppKey("limits", RateLimits)
 AGENT_CONSOLE = web.AppKey("agent_console", AgentConsole)
 PACKETS: web.AppKey[PacketBuilder] = web.AppKey("packets")
 OWN_EMBEDDINGS = web.AppKey("own_embeddings", Embeddings)
@@ -97,6 +100,8 @@ class MessagesEndpoint:
             # errors through; every one of them means the caller is not authenticated.
             log.info("rejected /api/messages request: %s: %s", type(exc).__name__, exc)
             raise Unauthorized("the request is not authorized") from None
+        if activity.conversation is not None and activity.conversation.id:
+            request.app[LIMITS].per_conversation(f"{activity.channel_id}/{activity.conversation.id}")
         bot = request.app[BOT]
         response = await self._adapter.process_activity(authenticated, activity, bot.on_turn)
         if response:
@@ -255,10 +260,13 @@ async def _local_channel(app: web.Application) -> AsyncIterator[None]:
         bot_name=BOT_NAME,
         public_url=settings.public_url,
         replay_after_s=settings.direct_line_replay_after_s,
+        limits=app[LIMITS],
     )
     app[DIRECTLINE] = directline
     app[CONNECTOR] = ConnectorEndpoint(directline)
-    app[WEBCHAT] = WebChatPage(directline, settings.webchat_bundle)
+    app[WEBCHAT] = WebChatPage(
+        directline, settings.webchat_bundle, policy=webchat_policy(settings.frame_ancestors)
+    )
 
     async def sweep_forever() -> None:
         while True:
@@ -291,7 +299,7 @@ async def _human_agents(app: web.Application) -> AsyncIterator[None]:
     agents = Agents(stores.state)
     handoff.watch_presence(agents.online)
     app[HANDOFF] = handoff
-    app[AGENT_CONSOLE] = AgentConsole(handoff, agents)
+    app[AGENT_CONSOLE] = AgentConsole(handoff, agents, app[LIMITS])
     app[BOT].handoff = HandoffDesk(handoff, app[PACKETS], settings.handoff_mode)
     await handoff.prime()
     task = asyncio.create_task(handoff.poll_forever())
@@ -322,10 +330,16 @@ def create_app(settings: Settings, *, offline_resources: OfflineResources | None
     """The whole service. `offline_resources` lets a process that builds many apps (the
     tests) embed the intent examples and policy documents once."""
     apply_sdk_patches()
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[security_headers, error_middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
     adapter = AftercareAdapter(bot_framework_authentication(settings))
     app[SETTINGS] = settings
     app[ADAPTER] = adapter
+    app[LIMITS] = RateLimits.default(
+        enabled=settings.rate_limits, trusted_proxy_hops=settings.trusted_proxy_hops
+    )
     if offline_resources is not None:
         app[OFFLINE_RESOURCES] = offline_resources
 

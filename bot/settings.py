@@ -60,6 +60,14 @@ class Settings(BaseSettings):
         Path("node_modules/botframework-webchat/dist/webchat.js"), alias="WEBCHAT_BUNDLE"
     )
 
+    # Public endpoints answer 429 with Retry-After past their budgets (per app instance).
+    rate_limits: bool = Field(True, alias="RATE_LIMITS")
+    # Proxies in front of the app that add the client's address to X-Forwarded-For (App
+    # Service, Container Apps: 1); 0 = the connection's own address.
+    trusted_proxy_hops: int = Field(0, alias="TRUSTED_PROXY_HOPS", ge=0, le=5)
+    # Who may show the Web Chat page in a frame (CSP frame-ancestors), e.g. "'self' https://shop.example".
+    frame_ancestors: str = Field("'self'", alias="FRAME_ANCESTORS", min_length=1, max_length=500)
+
     # The local Direct Line channel service.
     direct_line_secret: str = Field("", alias="DIRECT_LINE_SECRET")
     direct_line_token_ttl_s: int = Field(1800, alias="DIRECT_LINE_TOKEN_TTL_S", ge=60, le=86400)

@@ -38,6 +38,7 @@ from bot.channels.http import (
 )
 from bot.channels.tokens import DirectLineGrant, TokenSigner
 from bot.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from bot.rate_limits import RateLimits
 from bot.redaction import redact_activity
 from shop.errors import StoreUnavailable
 from shop.store import jsondoc
@@ -83,6 +84,7 @@ class DirectLineService:
         bot_name: str,
         public_url: str = "",
         replay_after_s: float = 30.0,
+        limits: RateLimits | None = None,
     ) -> None:
         """A working channel in one step: conversation logs in `store` (the app's state
         store), customer activities to `runner` (the bot)."""
@@ -94,6 +96,7 @@ class DirectLineService:
         self._public_url = public_url
         self._runner = runner
         self._turns: set[asyncio.Task[None]] = set()
+        self.limits = limits or RateLimits.default(enabled=False)
 
     # ----- tokens and access ---------------------------------------------------------
 
@@ -180,6 +183,7 @@ class DirectLineService:
 
     async def generate_token(self, request: web.Request) -> web.Response:
         self._require_secret_or_loopback(request)
+        self.limits.per_address(self.limits.conversations, request)
         body = await read_json_object(request, allow_empty=True)
         return web.json_response(self.issue_grant(_bound_user_id(body)))
 
@@ -194,6 +198,7 @@ class DirectLineService:
         )
 
     async def start_conversation(self, request: web.Request) -> web.Response:
+        self.limits.per_address(self.limits.conversations, request)
         credential = request.headers.get("Authorization", "")
         if not self.signer.has_secret and credential == "" and is_loopback(request):
             # Local mode with no secret: a loopback client may start a conversation directly.
@@ -221,6 +226,7 @@ class DirectLineService:
     async def post_activity(self, request: web.Request) -> web.Response:
         conversation_id = request.match_info["conversation_id"]
         grant = self._grant_for(request, conversation_id)
+        self.limits.per_conversation(conversation_id)
         conversation = await self._conversation(conversation_id)
         body = await read_json_object(request)
         activity_type = body.get("type")

@@ -17,9 +17,13 @@ class WebChatPage:
     """`/`, the page's token endpoint, and the Web Chat bundle from WEBCHAT_BUNDLE (npm's
     `botframework-webchat`, installed by `make install` into node_modules)."""
 
-    def __init__(self, directline: DirectLineService, bundle: Path) -> None:
+    def __init__(self, directline: DirectLineService, bundle: Path, *, policy: str = "") -> None:
         self._directline = directline
         self._bundle = bundle
+        # The page's Content-Security-Policy (`bot.http_security.webchat_policy`).
+        self._page_headers = {"Cache-Control": "no-store"} | (
+            {"Content-Security-Policy": policy} if policy else {}
+        )
 
     @property
     def bundle_present(self) -> bool:
@@ -29,6 +33,8 @@ class WebChatPage:
         ("GET", "/", "page"),
         ("GET", "/favicon.ico", "favicon"),
         ("GET", "/static/webchat.js", "bundle"),
+        ("GET", "/static/chat.js", "script"),
+        ("GET", "/static/chat.css", "stylesheet"),
         ("POST", "/api/directline/token", "token"),
     )
 
@@ -36,7 +42,13 @@ class WebChatPage:
         return bound_routes(self, self.ROUTES)
 
     async def page(self, request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+        return web.FileResponse(STATIC_DIR / "index.html", headers=self._page_headers)
+
+    async def script(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "chat.js", headers={"Cache-Control": "no-cache"})
+
+    async def stylesheet(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "chat.css", headers={"Cache-Control": "no-cache"})
 
     async def favicon(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "favicon.ico")
@@ -54,5 +66,6 @@ class WebChatPage:
         Each call gets a token for a new conversation with an anonymous user id; a shop
         that signs customers in binds their id through `/v3/directline/tokens/generate`.
         """
+        self._directline.limits.per_address(self._directline.limits.conversations, request)
         await read_json_object(request, allow_empty=True)
         return web.json_response(self._directline.issue_grant())

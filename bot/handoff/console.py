@@ -24,6 +24,7 @@ from bot.channels.http import RouteSpecs, bound_routes, read_json_object
 from bot.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from bot.handoff.agents import SESSION_TTL_S, Agents, Session
 from bot.handoff.service import HandoffError, HandoffService
+from bot.rate_limits import RateLimits
 from prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,10 @@ class AgentConsole:
         ("POST", "/agent/api/conversations/{conversation_id}/close", "close"),
     )
 
-    def __init__(self, handoff: HandoffService, agents: Agents) -> None:
+    def __init__(self, handoff: HandoffService, agents: Agents, limits: RateLimits | None = None) -> None:
         self._handoff = handoff
         self._agents = agents
+        self._limits = limits or RateLimits.default(enabled=False)
         self._canned = _load_canned()
 
     def routes(self) -> list[web.RouteDef]:
@@ -85,6 +87,7 @@ class AgentConsole:
 
     async def sign_in(self, request: web.Request) -> web.Response:
         _same_origin(request)
+        self._limits.per_address(self._limits.sign_in, request)
         body = await read_json_object(request)
         name, password = body.get("name"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str) or not name or not password:

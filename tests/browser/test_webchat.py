@@ -31,6 +31,15 @@ async def open_chat(browser: BrowserContext, url: str) -> tuple[Page, list[str]]
     page = browser.pages[0] if browser.pages else await browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The page runs under a strict Content-Security-Policy: nothing it needs may be refused.
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     await page.goto(url)
     # The welcome is rendered before the customer says anything.
     await sees(page, "support assistant")
