@@ -4,6 +4,7 @@
     aftercare eval intents [--every 5]
     aftercare eval gate [--file F] [--sentiment local|chat_model] [--verbose]
     aftercare eval recommendations [--sample 10]
+    aftercare eval adversarial [--engine offline|gpt-scripted] [--file F] [--verbose]
 
 `conversations` plays the YAML conversation suites against an engine, each over a fresh
 copy of the retail dataset in a temporary SQLite store, and prints a pass table (exit 1
@@ -14,6 +15,11 @@ label and the recall on happy customers (exit 1 when an unhappy customer got sug
 `recommendations` checks the suggestions for every customer of the dataset (exit 1 when
 one is a product they own or has nothing available) and prints a sample beside their
 purchases.
+`adversarial` plays the attackers' conversations of `evals/adversarial/attempts.yaml`
+against the offline engine, or against the GPT dialog driven by a scripted model that
+does whatever the attacker asks (`gpt-scripted`, no model endpoint needed), and prints
+a table (attempt, kind, result, why) with totals (exit 1 when any other customer's data
+was shown, an action ran without a yes to its summary, or the store changed without one).
 `bot.cli` calls `add_commands`; each command sets `handler(args, settings) -> int`.
 """
 
@@ -29,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from evals.adversarial import ATTEMPTS_FILE
 from evals.conversations import SUITES_DIR
 from evals.gate import GATE_SET
 from shop.errors import AftercareError
@@ -44,6 +51,7 @@ if TYPE_CHECKING:
 
     from dialogs import OfflineResources
     from dialogs.turn import DialogEngine
+    from evals.adversarial import AdversarialReport, Attempt
     from evals.conversations import Conversation, ConversationResult
     from evals.gate import GateCase, GateReport, RecommendationAudit
     from providers.embeddings import Embeddings
@@ -55,11 +63,11 @@ EngineFactory = Callable[["RetailService"], "DialogEngine"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `eval conversations`, `intents`, `gate` and `recommendations` to the app's
-    argument parser."""
+    """Adds `eval conversations`, `intents`, `gate`, `recommendations` and `adversarial`
+    to the app's argument parser."""
     evaluation = subparsers.add_parser("eval", help="evaluate the dialog engines")
     commands = evaluation.add_subparsers(
-        dest="eval_command", required=True, metavar="{conversations,intents,gate,recommendations}"
+        dest="eval_command", required=True, metavar="{conversations,intents,gate,recommendations,adversarial}"
     )
     conversations = commands.add_parser(
         "conversations", help="run the YAML conversation suites, print a table"
@@ -94,6 +102,18 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--sample", type=int, default=10, help="customers to print beside their purchases (default 10)"
     )
     recommendations.set_defaults(handler=run_recommendations_command)
+    adversarial = commands.add_parser(
+        "adversarial", help="attackers' conversations: no leaks, no unconfirmed actions, store unchanged"
+    )
+    adversarial.add_argument(
+        "--engine",
+        choices=["offline", "gpt-scripted"],
+        default="offline",
+        help="the offline engine, or the GPT dialog with a scripted model that complies with the attacker",
+    )
+    adversarial.add_argument("--file", type=Path, default=ATTEMPTS_FILE, help="the attempts (YAML)")
+    adversarial.add_argument("--verbose", action="store_true", help="print the transcript of every failure")
+    adversarial.set_defaults(handler=run_adversarial_command)
 
 
 def _embeddings() -> Embeddings:
@@ -210,6 +230,34 @@ async def _audit_recommendations(settings: Settings) -> RecommendationAudit:
             return await audit_recommendations(store, _embeddings(), store)
         finally:
             await store.aclose()
+
+
+def run_adversarial_command(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.adversarial import load_attempts
+
+    try:
+        attempts = load_attempts(args.file)
+    except (OSError, ValueError) as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(_run_adversarial(attempts, args.engine, settings))
+    except AftercareError as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines(verbose=args.verbose)))
+    return 1 if report.failed else 0
+
+
+async def _run_adversarial(attempts: list[Attempt], engine: str, settings: Settings) -> AdversarialReport:
+    from dialogs import OfflineResources
+    from evals.adversarial import compliant_gpt_engines, offline_engines, run_adversarial
+
+    started = time.perf_counter()
+    resources = await OfflineResources.build(_embeddings())
+    print(f"models and policies ready in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    make = offline_engines(resources) if engine == "offline" else compliant_gpt_engines(resources)
+    return await run_adversarial(attempts, make, settings.dataset_dir, engine=engine)
 
 
 class _NotAvailable(Exception):

@@ -102,7 +102,8 @@ class ToolRunner:
             state.verified_user_id = user_id
             profile = await self.retail.get_user_details(user_id, acting_user_id=user_id)
             state.customer_first_name = str((profile.get("name") or {}).get("first_name") or "") or None
-        state.verification_failures = 0
+        # Failures are not forgiven by a success: verifying as oneself again between
+        # guesses must not buy another round of guesses at someone else's account.
         state.record_tool(tool.name, True)
         return ToolResult(tool=tool.name, ok=True, data=user_id)
 
