@@ -17,7 +17,7 @@ from botbuilder.schema import Activity
 from bot.adapter import AftercareAdapter, bot_framework_authentication
 from bot.channels.connector import ConnectorEndpoint
 from bot.channels.directline import BotDelivery, DirectLineService, TurnRunner
-from bot.channels.http import MAX_BODY_BYTES, deferred_routes, read_json_object
+from bot.channels.http import MAX_BODY_BYTES, deferred_routes, parse_activity, read_json_object
 from bot.channels.tokens import TokenSigner
 from bot.channels.webchat import WebChatPage
 from bot.errors import BadRequest, Unauthorized
@@ -87,9 +87,20 @@ class MessagesEndpoint:
         if "application/json" not in request.headers.get("Content-Type", ""):
             raise web.HTTPUnsupportedMediaType(text="activities must be sent as application/json")
         body = redact_activity(await read_json_object(request))
-        activity = Activity().deserialize(body)
+        activity = parse_activity(body)
         if not activity.type:
             raise BadRequest("the activity has no type")
+        # What every channel sends and the bot needs to answer at all.
+        if not (
+            activity.conversation and isinstance(activity.conversation.id, str) and activity.conversation.id
+        ):
+            raise BadRequest("the activity has no conversation id")
+        if not isinstance(activity.channel_id, str) or not activity.channel_id:
+            raise BadRequest("the activity has no channelId")
+        if not isinstance(activity.service_url, str) or not activity.service_url.startswith(
+            ("http://", "https://")
+        ):
+            raise BadRequest("the activity has no http(s) serviceUrl")
         auth_header = request.headers.get("Authorization", "")
         try:
             authenticated = await self._adapter.bot_framework_authentication.authenticate_request(

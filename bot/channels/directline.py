@@ -34,6 +34,7 @@ from bot.channels.http import (
     bound_routes,
     is_loopback,
     loopback_url,
+    parse_activity,
     read_json_object,
 )
 from bot.channels.tokens import DirectLineGrant, TokenSigner
@@ -234,6 +235,7 @@ class DirectLineService:
             raise BadRequest("the activity needs a 'type' such as 'message'")
         if "text" in body and not isinstance(body["text"], str | None):
             raise BadRequest("'text' must be a string")
+        parse_activity(body)  # 400 now, not a failed turn later, for a field of the wrong type
         body = redact_activity(body)  # before the log (and everything after it) sees the text
         stored = await self.conversations.append(
             conversation, self._from_customer(body, grant, loopback_url(request))

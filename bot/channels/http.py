@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from botbuilder.schema import Activity
+from msrest.exceptions import DeserializationError
 
 from bot.errors import BadRequest, Unauthorized
 
@@ -28,6 +30,10 @@ async def read_json_object(request: web.Request, *, allow_empty: bool = False) -
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest("the request body is not valid JSON") from None
+    except (ValueError, RecursionError):
+        # Valid JSON the parser will not hold: an integer of thousands of digits
+        # (Python's int-to-string limit), or nesting deeper than its recursion limit.
+        raise BadRequest("the request body holds a number or a nesting too large to read") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
@@ -83,3 +89,15 @@ def deferred_routes(key: web.AppKey[Any], specs: RouteSpecs) -> list[web.RouteDe
         return handle
 
     return [web.route(method, path, handler(name)) for method, path, name in specs]
+
+
+def parse_activity(body: dict[str, Any]) -> Activity:
+    """A Bot Framework activity from its JSON; 400 when a field has the wrong type (the
+    SDK's deserializer raises for a list where text belongs, a number for an account ...)."""
+    try:
+        activity = Activity().deserialize(body)
+    except (DeserializationError, TypeError, ValueError, AttributeError) as exc:
+        raise BadRequest(f"the activity is not well formed: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(activity, Activity):
+        raise BadRequest("the activity is not well formed")
+    return activity
