@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from dialogs.entities import EMAIL_PATTERN
 from prompts import INTENTS_FILE
 from providers.embeddings import Embeddings, Vectors
 from shop.errors import ConfigurationError
@@ -76,7 +77,7 @@ def load_intents(path: Path = DEFAULT_INTENTS_FILE) -> dict[str, IntentSpec]:
 
 def mask(text: str) -> str:
     """The message with ids, emails and numbers replaced by stand-ins the examples use."""
-    text = re.sub(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", "my email", text)
+    text = EMAIL_PATTERN.sub("my email", text)
     text = re.sub(r"#?\b[wW]\s?\d{7}\b", "W1234567", text)
     return re.sub(r"\b\d{5}\b", "12345", text)
 

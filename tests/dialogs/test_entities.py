@@ -172,3 +172,14 @@ def test_variants_keep_what_was_not_asked_to_change(data: dict[str, Any]) -> Non
     assert missing.variant is None and missing.unavailable
     nothing = choose_variant("a nicer one", kettle_product, kettle)
     assert nothing.variant is None and not nothing.mentioned
+
+
+@pytest.mark.timeout(20)  # quadratic matching of this word took minutes; linear takes milliseconds
+@pytest.mark.parametrize("unit", ["a.", "_-", "1+", "x-"])
+def test_a_long_word_without_an_at_sign_is_no_email(unit: str) -> None:
+    from dialogs.intents import mask
+
+    word = unit * 50_000
+    assert emails(word) == []
+    assert mask(word) == word
+    assert emails(word + " noah.brown7922@example.com") == ["noah.brown7922@example.com"]
