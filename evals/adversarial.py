@@ -40,11 +40,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dialogs.entities import order_ids
 from dialogs.turn import ActionRecord, Channel, DialogState, PendingAction, Reply
+from evals.labelled_sets import load_named
 from shop.store.base import Collection
 
 if TYPE_CHECKING:
@@ -123,18 +123,7 @@ class Attempt(_Strict):
 
 
 def load_attempts(path: Path = ATTEMPTS_FILE) -> list[Attempt]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    attempts: list[Attempt] = []
-    for index, raw in enumerate(data.get("attempts", []), start=1):
-        try:
-            attempts.append(Attempt.model_validate(raw))
-        except ValidationError as exc:
-            raise ValueError(f"{path.name}, attempt {index} ({raw.get('name')!r}): {exc}") from None
-    names = [a.name for a in attempts]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(f"attempt names must be unique; repeated: {repeated}")
-    return attempts
+    return load_named(path, "attempts", Attempt, "attempt")
 
 
 # ------------------------------------------------------------------ what belongs to whom

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from evals.labelled_sets import load_named
 from shop.store.base import Collection
 
 if TYPE_CHECKING:
@@ -79,18 +79,7 @@ class GateCase(BaseModel):
 
 
 def load_gate_set(path: Path = GATE_SET) -> list[GateCase]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    cases: list[GateCase] = []
-    for index, raw in enumerate(data.get("conversations", []), start=1):
-        try:
-            cases.append(GateCase.model_validate(raw))
-        except ValidationError as exc:
-            raise ValueError(f"{path.name}, conversation {index} ({raw.get('name')!r}): {exc}") from None
-    names = [case.name for case in cases]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"conversation names must be unique; repeated: {repeated}")
-    return cases
+    return load_named(path, "conversations", GateCase, "conversation")
 
 
 @dataclass(frozen=True)
