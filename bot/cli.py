@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from bot.settings import Settings, load_settings
 from shop.errors import ConfigurationError
@@ -17,12 +18,34 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+class AccessLogger(AbstractAccessLogger):
+    """Access lines without query strings: those carry credentials (Direct Line tokens in
+    `?t=`, the call webhook's `?secret=`, call tickets that name the caller's number)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %s %s %.3fs',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time,
+        )
+
+
 def serve(settings: Settings) -> None:
     from bot.service import create_app
 
     configure_logging(settings.log_level)
     logging.getLogger(__name__).info("Aftercare listening on http://%s:%d/", settings.host, settings.port)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log_class=AccessLogger,
+    )
 
 
 def _serve_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -79,6 +79,10 @@ class RateLimits:
     messages: RateLimiter
     # Agent sign-in attempts, per client address (password guessing).
     sign_in: RateLimiter
+    # Phone-call webhooks (Event Grid, Call Automation callbacks), per client address.
+    # Azure sends every call's events from a few addresses: a budget for a busy shop's
+    # calls that still stops a script hammering the routes.
+    calls: RateLimiter
     enabled: bool = True
     # Proxies in front of the app that append the client's address to X-Forwarded-For
     # (Azure App Service and Container Apps: 1). 0: the connection's own address.
@@ -90,6 +94,7 @@ class RateLimits:
             conversations=RateLimiter("new conversations from this address", burst=30, per_minute=30),
             messages=RateLimiter("messages in this conversation", burst=20, per_minute=60),
             sign_in=RateLimiter("sign-in attempts from this address", burst=10, per_minute=5),
+            calls=RateLimiter("call webhook requests from this address", burst=120, per_minute=600),
             enabled=enabled,
             trusted_proxy_hops=trusted_proxy_hops,
         )
