@@ -12,13 +12,15 @@ from botbuilder.schema import Activity
 from msrest.exceptions import DeserializationError
 
 from bot.errors import BadRequest, Unauthorized
+from shop.store import jsondoc
 
 # Direct Line and the Bot Connector refuse bodies above this size (413), as Azure's do.
 MAX_BODY_BYTES = 256 * 1024
 
 
 async def read_json_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    """Reads a JSON object body: 413 when too large, 400 when malformed or not an object."""
+    """Reads a JSON object body: 413 when too large, 400 (`parse_json`) when malformed or
+    not an object."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
     raw = await request.read()  # aiohttp enforces client_max_size on chunked bodies too
@@ -26,22 +28,44 @@ async def read_json_object(request: web.Request, *, allow_empty: bool = False) -
         if allow_empty:
             return {}
         raise BadRequest("the request body must be a JSON object")
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body's JSON value; 400 with a sentence when it is not JSON, or when it is
+    JSON the store could not keep as it came (every body may end up stored, in a
+    conversation's log or its state)."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_a_json_number)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest("the request body is not valid JSON") from None
     except (ValueError, RecursionError):
         # Valid JSON the parser will not hold: an integer of thousands of digits
         # (Python's int-to-string limit), or nesting deeper than its recursion limit.
         raise BadRequest("the request body holds a number or a nesting too large to read") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
+    # Valid JSON that the store's writer refuses would otherwise be accepted and then fail
+    # where it is stored (a 500, or a turn that crashes after the client got its 2xx).
+    refused = jsondoc.refusal(body)
+    if refused is not None:
+        raise BadRequest(f"the request body cannot be kept: {refused}")
     return body
+
+
+def _not_a_json_number(constant: str) -> Any:
+    # Python's parser reads NaN and Infinity, which are not JSON; the store would write null.
+    raise BadRequest(f"the request body is not valid JSON: {constant} is not a JSON number")
 
 
 def bearer_credential(request: web.Request) -> str:
     """The credential of an `Authorization: Bearer ...` header; 401 when absent or malformed."""
     header = request.headers.get("Authorization", "")
+    if not header.isascii():
+        # Bytes that are not UTF-8 reach us as surrogates, which no token holds (and which
+        # cannot be encoded again to check one).
+        raise Unauthorized("the Authorization header must be plain ASCII: 'Bearer ' and a token")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthorized("an Authorization: Bearer header is required")

@@ -97,7 +97,9 @@ class Agents:
         return session
 
     async def session(self, session_id: str | None) -> Session | None:
-        if not session_id or len(session_id) > 100:
+        # Session ids are URL-safe ASCII; a cookie of other bytes (which arrive as surrogates
+        # and could not be encoded to look it up) is simply no session.
+        if not session_id or len(session_id) > 100 or not session_id.isascii():
             return None
         found = await self._store.read_state(_session_key(session_id))
         if found is None:

@@ -205,7 +205,9 @@ class AgentConsole:
         if changing:
             _same_origin(request)
             token = request.headers.get("X-CSRF-Token", "")
-            if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+            # The tokens are ASCII; anything else (bytes that are not UTF-8 arrive as
+            # surrogates, which cannot be encoded to compare) is no token of ours.
+            if not token.isascii() or not hmac.compare_digest(token.encode(), session.csrf.encode()):
                 raise Forbidden("the request is missing this session's CSRF token")
         return session
 

@@ -21,6 +21,31 @@ def dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=_STRICT).decode()
 
 
+# What orjson refuses that Python's own parser reads, by a cue in orjson's terse message,
+# in words for the client that sent it.
+_REFUSALS = (
+    (
+        "Integer exceeds 64-bit range",
+        "it holds an integer outside 64 bits (from -9223372036854775808 to 18446744073709551615)",
+    ),
+    (
+        "surrogates not allowed",
+        "a string in it holds an unpaired surrogate such as \\ud800, which is not valid Unicode",
+    ),
+    ("Recursion limit reached", "its arrays and objects are nested more than 254 levels deep"),
+)
+
+
+def refusal(doc: Any) -> str | None:
+    """Why `dumps` would refuse `doc`, as a sentence for whoever sent it; None when it can be
+    written. Lets an endpoint refuse such a body with a 400 before anything is stored."""
+    try:
+        dumps(doc)
+    except TypeError as exc:
+        return next((why for cue, why in _REFUSALS if cue in str(exc)), f"it is not plain JSON ({exc})")
+    return None
+
+
 def loads(text: str | bytes) -> Any:
     """The document; ValueError (orjson.JSONDecodeError) for text that is not JSON."""
     return orjson.loads(text)

@@ -15,6 +15,7 @@ from bot.channels.tokens import TokenSigner
 from bot.service import DIRECTLINE
 from bot.support_bot import WELCOME
 from tests.support.directline import answers, bot_replies, start_conversation
+from tests.support.raw_http import raw_request
 
 
 def is_welcome(activity: dict[str, Any]) -> bool:
@@ -195,6 +196,27 @@ async def test_missing_or_garbled_token_is_401(http: aiohttp.ClientSession, base
             assert (await resp.json())["error"]["code"] == "Unauthorized"
         async with http.post(conv.url("/activities"), json={"type": "message"}, headers=headers) as resp:
             assert resp.status == 401
+
+
+@pytest.mark.parametrize("value", [b"Bearer \x80", b"Bearer \xff\xfe", b"\xe9t\xe9"])
+async def test_an_authorization_header_that_is_not_ascii_is_401(
+    value: bytes, http: aiohttp.ClientSession, base_url: str, server: TestServer
+) -> None:
+    """Bytes that are not UTF-8 reach the app as surrogates, which checking a token could
+    not encode: they were a 500 (found by fuzzing)."""
+    conv = await start_conversation(http, base_url)
+    path = conv.url("/activities").removeprefix(base_url).encode()
+    for method, target in [
+        (b"POST", b"/v3/directline/tokens/refresh"),
+        (b"POST", b"/v3/directline/conversations"),
+        (b"GET", path),
+    ]:
+        resp = await raw_request(server.port, method, target, [(b"Authorization", value)])
+        assert resp.status == 401, resp
+        assert resp.json()["error"]["message"].startswith("the Authorization header must be plain ASCII")
+    # The real token still works.
+    server_id, _ = await conv.send("still there?")
+    await conv.poll_until(answers(server_id))
 
 
 async def test_stream_with_bad_token_is_refused_before_upgrade(

@@ -90,3 +90,20 @@ async def test_a_bad_user_binding_is_400(http: aiohttp.ClientSession, base_url: 
         json={"user": user},
     ) as resp:
         assert resp.status == 400
+
+
+async def test_a_user_id_that_is_not_valid_unicode_is_400(http: aiohttp.ClientSession, base_url: str) -> None:
+    """An unpaired surrogate (JSON's "\\ud800") was bound into a token that then failed,
+    with a 500, to start its conversation (found by fuzzing)."""
+    url = f"{base_url}/v3/directline/tokens/generate"
+    secret = {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"}
+    async with http.post(url, data=b'{"user": {"id": "dl_\\ud800"}}', headers=secret) as resp:
+        assert resp.status == 400
+        assert "unpaired surrogate" in (await resp.json())["error"]["message"]
+    async with http.post(url, json={"user": {"id": "dl_customer_42"}}, headers=secret) as resp:
+        assert resp.status == 200
+        token = (await resp.json())["token"]
+    async with http.post(
+        f"{base_url}/v3/directline/conversations", headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
+        assert resp.status == 201
