@@ -15,10 +15,13 @@ from botbuilder.core import ConversationState
 from botbuilder.schema import Activity
 
 from bot.adapter import AftercareAdapter, bot_framework_authentication
+from bot.channels.call_tickets import CallTickets, stored_ticket_key
+from bot.channels.calls import CallWebhooks
 from bot.channels.connector import ConnectorEndpoint
 from bot.channels.directline import BotDelivery, DirectLineService, TurnRunner
 from bot.channels.http import MAX_BODY_BYTES, deferred_routes, parse_activity, read_json_object
 from bot.channels.tokens import TokenSigner
+from bot.channels.voice import VoiceChannel
 from bot.channels.webchat import WebChatPage
 from bot.errors import BadRequest, Unauthorized
 from bot.handoff.agents import Agents
@@ -49,11 +52,14 @@ from dialogs.gpt import GptDialog, GptPrompts
 from dialogs.suggestions import Recommender
 from dialogs.turn import DialogEngine, DialogState
 from providers.embeddings import Embeddings
-from providers.factory import build_chat_model, build_embeddings, build_sentiment
+from providers.factory import build_chat_model, build_embeddings, build_sentiment, build_speech
 from providers.llm import ChatModel
+from providers.speech import SpeechToText, TextToSpeech, Vocabulary
+from providers.speech.stack import SpeechStack
 from shop.errors import AftercareError
 from shop.retail import RetailService
 from shop.store import Stores, open_stores, seed_if_empty
+from shop.store.base import Collection
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,14 @@ LIMITS = web.AppKey("limits", RateLimits)
 AGENT_CONSOLE = web.AppKey("agent_console", AgentConsole)
 PACKETS: web.AppKey[PacketBuilder] = web.AppKey("packets")
 OWN_EMBEDDINGS = web.AppKey("own_embeddings", Embeddings)
+# Phone calls: the webhooks that answer them, and azure-core options for the Call
+# Automation client, set before start-up (the tests' CA bundle for a local stand-in of ACS).
+CALL_WEBHOOKS = web.AppKey("call_webhooks", CallWebhooks)
+CALL_CLIENT_OPTIONS: web.AppKey[dict[str, Any]] = web.AppKey("call_client_options")
+VOICE = web.AppKey("voice", VoiceChannel)
+SPEECH = web.AppKey("speech", SpeechStack)
+# The tickets that open /api/voice for calls ACS answered (set when ACS is configured).
+CALL_TICKETS = web.AppKey("call_tickets", CallTickets)
 
 BOT_NAME = "Aftercare"
 SIGNING_KEY_DOC = "dl/signing-key"
@@ -294,6 +308,95 @@ async def _local_channel(app: web.Application) -> AsyncIterator[None]:
     await directline.aclose()
 
 
+async def _phone_calls(app: web.Application) -> AsyncIterator[None]:
+    """Phone calls through ACS: the tickets the calls' URLs carry (their key in the state
+    store, so sibling instances accept each other's), and the webhooks that answer calls
+    and take their events, on the Call Automation client when ACS is configured (503
+    otherwise); the client is closed at shutdown."""
+    key = await stored_ticket_key(app[STORES].state)
+    app[CALL_TICKETS] = CallTickets(key)
+    webhooks = CallWebhooks.from_settings(
+        app[SETTINGS],
+        app[CALL_TICKETS],
+        key,
+        limits=app[LIMITS],
+        client_options=app.get(CALL_CLIENT_OPTIONS),
+    )
+    app[CALL_WEBHOOKS] = webhooks
+    yield
+    await webhooks.aclose()
+
+
+# Customers read for the recognizer's names (a grammar locally, a phrase list on Azure).
+VOCABULARY_CUSTOMERS = 20_000
+
+
+async def _vocabulary(stores: Stores) -> Vocabulary:
+    """The names callers say: customers' first and last names, and product names."""
+    firsts: set[str] = set()
+    lasts: set[str] = set()
+    read = 0
+    async for _, customer in stores.orders.iter_records(Collection.CUSTOMERS):
+        name = customer.get("name") if isinstance(customer, dict) else None
+        if isinstance(name, dict):
+            firsts.add(str(name.get("first_name", "")).strip())
+            lasts.add(str(name.get("last_name", "")).strip())
+        read += 1
+        if read >= VOCABULARY_CUSTOMERS:
+            break
+    products = set((await stores.orders.list_product_types()).keys())
+    return Vocabulary(
+        first_names=tuple(sorted(firsts - {""})),
+        last_names=tuple(sorted(lasts - {""})),
+        products=tuple(sorted(products)),
+    )
+
+
+async def _voice_channel(app: web.Application) -> AsyncIterator[None]:
+    """The phone channel. Its speech models load off the event loop: at start-up when ACS
+    sends calls here, else when the first call comes in (a chat-only shop never pays)."""
+    settings, stores = app[SETTINGS], app[STORES]
+    owned = SPEECH not in app
+    if owned:
+
+        async def build() -> tuple[SpeechToText, TextToSpeech]:
+            return build_speech(settings, await _vocabulary(stores))
+
+        app[SPEECH] = SpeechStack(build)
+    speech = app[SPEECH]
+    phone_number = bool(settings.acs_connection_string or settings.acs_endpoint)
+    voice = VoiceChannel(
+        speech,
+        _local_channel_runner(app),
+        tickets=app.get(CALL_TICKETS),
+        limits=app[LIMITS],
+        idle_timeout_s=settings.voice_idle_timeout_s,
+        bot_id=settings.app_id or "aftercare-bot",
+        bot_name=BOT_NAME,
+        require_tickets=phone_number,
+    )
+    app[VOICE] = voice
+    warming = asyncio.create_task(_warm_speech(speech)) if phone_number and owned else None
+    try:
+        yield
+    finally:
+        if warming is not None:
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)
+        await voice.aclose()
+        if owned:
+            await speech.aclose()
+
+
+async def _warm_speech(speech: SpeechStack) -> None:
+    try:
+        stt, tts = await speech.ready()
+    except AftercareError as exc:
+        log.error("the phone channel's speech could not load: %s", exc)
+        return
+    log.info("phone channel ready: %s, %s", stt.name, tts.name)
+
+
 def _packet_builder(retail: RetailService, model: ChatModel | None) -> PacketBuilder:
     async def build(state: DialogState, reason: str, trigger: Trigger) -> Packet:
         return await build_packet(state, reason, trigger, retail, model)
@@ -305,7 +408,7 @@ async def _human_agents(app: web.Application) -> AsyncIterator[None]:
     """The handoff queue, the relay to and from agents, and the agent console, on the
     state store; watches the store for what other instances change."""
     settings, stores = app[SETTINGS], app[STORES]
-    delivery = ChannelDelivery(app[ADAPTER], app[DIRECTLINE], settings.app_id)
+    delivery = ChannelDelivery(app[ADAPTER], app[DIRECTLINE], settings.app_id, phone=app[VOICE])
     handoff = HandoffService(HandoffStore(stores.state), delivery, support_hours=settings.support_hours)
     agents = Agents(stores.state)
     handoff.watch_presence(agents.online)
@@ -337,9 +440,14 @@ async def _connector_threads(app: web.Application) -> AsyncIterator[None]:
     executor.shutdown(wait=False, cancel_futures=True)
 
 
-def create_app(settings: Settings, *, offline_resources: OfflineResources | None = None) -> web.Application:
-    """The whole service. `offline_resources` lets a process that builds many apps (the
-    tests) embed the intent examples and policy documents once."""
+def create_app(
+    settings: Settings,
+    *,
+    offline_resources: OfflineResources | None = None,
+    speech: SpeechStack | None = None,
+) -> web.Application:
+    """The whole service. `offline_resources` and `speech` let a process that builds many
+    apps (the tests) embed the intent examples and load the speech models once."""
     apply_sdk_patches()
     app = web.Application(
         middlewares=[security_headers, error_middleware],
@@ -353,6 +461,8 @@ def create_app(settings: Settings, *, offline_resources: OfflineResources | None
     )
     if offline_resources is not None:
         app[OFFLINE_RESOURCES] = offline_resources
+    if speech is not None:
+        app[SPEECH] = speech
 
     app.add_routes([web.post("/api/messages", MessagesEndpoint(adapter).handle)])
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
@@ -361,9 +471,13 @@ def create_app(settings: Settings, *, offline_resources: OfflineResources | None
     app.add_routes(deferred_routes(CONNECTOR, ConnectorEndpoint.ROUTES))
     app.add_routes(deferred_routes(WEBCHAT, WebChatPage.ROUTES))
     app.add_routes(deferred_routes(AGENT_CONSOLE, AgentConsole.ROUTES))
+    app.add_routes(deferred_routes(CALL_WEBHOOKS, CallWebhooks.ROUTES))
+    app.add_routes(deferred_routes(VOICE, VoiceChannel.ROUTES))
     app.cleanup_ctx.append(_connector_threads)
     app.cleanup_ctx.append(_open_stores)
     app.cleanup_ctx.append(_local_channel)
+    app.cleanup_ctx.append(_phone_calls)
+    app.cleanup_ctx.append(_voice_channel)
     app.cleanup_ctx.append(_human_agents)
     app.on_shutdown.append(_end_console_streams)
     return app

@@ -10,6 +10,7 @@ from a `Settings` (which satisfies their factories' protocols) in the app's life
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.handoff.records import HandoffMode
-from providers.config import EmbeddingsProvider, LlmProvider, SentimentProvider
+from providers.config import EmbeddingsProvider, LlmProvider, SentimentProvider, SpeechProvider
 from shop.dataset import SHIPPED_DATASET_DIR
 from shop.errors import ConfigurationError
 from shop.store.factory import StoreKind
@@ -126,6 +127,30 @@ class Settings(BaseSettings):
     # machine has (at least one), so the event loop keeps a core while the model runs.
     embedding_threads: int = Field(0, alias="EMBEDDING_THREADS", ge=0, le=256)
 
+    # Phone calls. Speech: `local` (silero VAD, pocketsphinx, Piper; offline) or `azure`
+    # (Azure AI Speech: a key and region, or an endpoint and the managed identity).
+    speech_provider: SpeechProvider = Field(SpeechProvider.LOCAL, alias="SPEECH_PROVIDER")
+    azure_speech_key: str = Field("", alias="AZURE_SPEECH_KEY")
+    azure_speech_region: str = Field("", alias="AZURE_SPEECH_REGION")
+    azure_speech_endpoint: str = Field("", alias="AZURE_SPEECH_ENDPOINT")
+    # The Speech resource's id, for Entra ID tokens (managed identity) instead of a key.
+    azure_speech_resource_id: str = Field("", alias="AZURE_SPEECH_RESOURCE_ID")
+    azure_speech_voice: str = Field("en-US-AvaMultilingualNeural", alias="AZURE_SPEECH_VOICE")
+    # Calls one instance takes at once; a call past it hears a short apology and ends.
+    voice_max_calls: int = Field(20, alias="VOICE_MAX_CALLS", ge=1, le=1000)
+    # Silence that ends a caller's turn.
+    voice_end_silence_ms: int = Field(500, alias="VOICE_END_SILENCE_MS", ge=100, le=3000)
+    # A call that sends no audio at all for this long is ended.
+    voice_idle_timeout_s: float = Field(30.0, alias="VOICE_IDLE_TIMEOUT_S", gt=0, le=3600)
+    # Azure Communication Services (Call Automation) answers the shop's phone number:
+    # a connection string, or an endpoint and the managed identity. Unset: the call
+    # webhooks answer 503 and /api/voice serves local clients only.
+    acs_connection_string: str = Field("", alias="ACS_CONNECTION_STRING")
+    acs_endpoint: str = Field("", alias="ACS_ENDPOINT")
+    # The secret in the Event Grid subscription's URL (`/api/calls/incoming?secret=...`):
+    # only Event Grid knows it, so no one else can make the app answer calls. Required with ACS.
+    acs_webhook_secret: str = Field("", alias="ACS_WEBHOOK_SECRET", max_length=256)
+
     @property
     def embedding_thread_count(self) -> int:
         return self.embedding_threads or max(1, (os.cpu_count() or 1) - 1)
@@ -139,13 +164,29 @@ class Settings(BaseSettings):
         return upper
 
     @field_validator(
-        "public_url", "cosmos_endpoint", "openid_metadata_url", "azure_openai_endpoint", "openai_base_url"
+        "public_url",
+        "cosmos_endpoint",
+        "openid_metadata_url",
+        "azure_openai_endpoint",
+        "openai_base_url",
+        "azure_speech_endpoint",
+        "acs_endpoint",
     )
     @classmethod
     def _http_url_or_empty(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("acs_webhook_secret")
+    @classmethod
+    def _url_safe_secret(cls, value: str) -> str:
+        # It travels in a URL's query: letters, digits and -._~ need no escaping anywhere.
+        if value and (len(value) < 16 or not re.fullmatch(r"[A-Za-z0-9._~-]+", value)):
+            raise ValueError(
+                "must be at least 16 characters of letters, digits and -._~ (openssl rand -hex 32)"
+            )
+        return value
 
     @property
     def anonymous(self) -> bool:
@@ -194,6 +235,25 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) is required "
                 "when EMBEDDINGS_PROVIDER=openai"
+            )
+        if self.speech_provider == SpeechProvider.AZURE and not (
+            (self.azure_speech_key and (self.azure_speech_region or self.azure_speech_endpoint))
+            or (self.azure_speech_endpoint and self.azure_speech_resource_id)
+        ):
+            raise ConfigurationError(
+                "SPEECH_PROVIDER=azure needs AZURE_SPEECH_KEY with AZURE_SPEECH_REGION (or "
+                "AZURE_SPEECH_ENDPOINT), or AZURE_SPEECH_ENDPOINT with AZURE_SPEECH_RESOURCE_ID "
+                "for the managed identity"
+            )
+        if (self.acs_connection_string or self.acs_endpoint) and not self.public_url:
+            raise ConfigurationError(
+                "PUBLIC_URL (the app's public https:// address) is required when ACS is "
+                "configured: calls send their events and audio to it"
+            )
+        if (self.acs_connection_string or self.acs_endpoint) and not self.acs_webhook_secret:
+            raise ConfigurationError(
+                "ACS_WEBHOOK_SECRET is required when ACS is configured: Event Grid sends it with "
+                "every incoming call (/api/calls/incoming?secret=...), so nobody else can make the app answer"
             )
         if self.llm_provider == LlmProvider.OPENAI and not (self.openai_api_key or self.openai_base_url):
             raise ConfigurationError(

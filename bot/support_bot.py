@@ -12,7 +12,7 @@ from bot.handoff.desk import HANDOFF_PROPERTY, HandoffDesk
 from bot.redaction import redaction_notice
 from bot.replies import channel_for, to_activity, typing
 from bot.streaming import SentenceStream, TeamsStream
-from dialogs.turn import Channel, DialogEngine, DialogState, Reply
+from dialogs.turn import Channel, DialogEngine, DialogState, Reply, expected_answer
 from shop.errors import ConcurrencyConflict
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,9 @@ class SupportBot(ActivityHandler):
                 if attempt == CONFLICT_RETRIES:
                     raise
                 log.info("conversation %s changed meanwhile; recomputing the turn", activity.conversation.id)
-        await self._send(turn_context, replies, channel, teams, spoken)
+        # A call listens for the shape of answer the last question asked for.
+        expecting = expected_answer(state) if channel.is_voice else None
+        await self._send(turn_context, replies, channel, teams, spoken, expecting)
 
     async def on_event_activity(self, turn_context: TurnContext) -> None:
         if turn_context.activity.name == "handoff.status" and self.handoff is not None:
@@ -166,9 +168,15 @@ class SupportBot(ActivityHandler):
         channel: Channel,
         teams: TeamsStream | None,
         spoken: SentenceStream | None,
+        expecting: str | None = None,
     ) -> None:
         for index, reply in enumerate(replies):
-            outgoing = to_activity(reply, channel, expecting_input=index == len(replies) - 1)
+            last = index == len(replies) - 1
+            outgoing = to_activity(reply, channel, expecting_input=last)
+            if last and expecting:
+                data = dict(outgoing.channel_data or {})
+                data["aftercare"] = {**data.get("aftercare", {}), "expecting": expecting}
+                outgoing.channel_data = data
             if index == 0 and teams is not None:
                 outgoing = teams.finish(outgoing)
             if index == 0 and spoken is not None:

@@ -171,8 +171,10 @@ def person_name(text: str) -> PersonName | None:
     if any(t[0].isupper() for t in tokens if t.lower() not in _NAME_FILLER):
         return None
     words = [t for t in tokens if t.lower() not in _NAME_FILLER and t.lower() not in _DIGIT_WORDS]
-    # The longer the message, the likelier its leftover words are a request, not a name.
-    if not (len(words) == 2 and len(tokens) <= 10) and not (len(words) == 3 and len(tokens) <= 6):
+    # The longer the message, the likelier its leftover words are a request, not a name;
+    # a zip code said digit by digit ("seven five two one five") is not more words.
+    spoken = [t for t in tokens if t.lower() not in _DIGIT_WORDS]
+    if not (len(words) == 2 and len(spoken) <= 10) and not (len(words) == 3 and len(spoken) <= 6):
         return None
     return PersonName(first=words[0].capitalize(), last=words[-1].capitalize())
 

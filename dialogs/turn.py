@@ -8,6 +8,7 @@ engine never sees Bot Framework types: `bot/` turns a `Reply` into an activity.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -174,6 +175,28 @@ class DialogState(BaseModel):
 
     def tools_this_turn(self) -> list[ToolCall]:
         return [call for call in self.tool_calls if call.turn == self.turn]
+
+
+# What the last question asked for, by the slot it fills: a phone call listens for that
+# shape (a grammar, the keypad). Slots not named here are free speech.
+_EXPECTED_SHAPE = MappingProxyType(
+    {
+        "identity": "identity",
+        "order_id": "order_id",
+        "confirm": "yes_no",
+        "offer": "yes_no",
+    }
+)
+
+
+def expected_answer(state: DialogState) -> str:
+    """The shape of answer the conversation waits for: "yes_no" while an action waits for
+    its confirmation, a slot's shape while a question is open, else "dictation"."""
+    if state.pending_action is not None:
+        return "yes_no"
+    if state.flow is not None and state.flow.awaiting:
+        return _EXPECTED_SHAPE.get(state.flow.awaiting, "dictation")
+    return "dictation"
 
 
 class DialogEngine(Protocol):

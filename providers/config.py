@@ -28,6 +28,11 @@ class SentimentProvider(StrEnum):
     CHAT_MODEL = "chat_model"
 
 
+class SpeechProvider(StrEnum):
+    LOCAL = "local"
+    AZURE = "azure"
+
+
 class ProviderSettings(Protocol):
     """The settings the providers are built from (read-only attributes)."""
 
@@ -65,3 +70,22 @@ class ProviderSettings(Protocol):
     def embedding_thread_count(self) -> int: ...
     @property
     def sentiment_provider(self) -> SentimentProvider: ...
+
+
+class SpeechSettings(Protocol):
+    """The settings the phone channel's speech is built from."""
+
+    @property
+    def speech_provider(self) -> SpeechProvider: ...
+    @property
+    def azure_speech_key(self) -> str: ...
+    @property
+    def azure_speech_region(self) -> str: ...
+    @property
+    def azure_speech_endpoint(self) -> str: ...
+    @property
+    def azure_speech_voice(self) -> str: ...
+    @property
+    def voice_max_calls(self) -> int: ...
+    @property
+    def voice_end_silence_ms(self) -> int: ...

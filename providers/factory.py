@@ -6,10 +6,18 @@ stops. Cloud SDKs are optional extras, imported only when their provider is chos
 
 from __future__ import annotations
 
-from providers.config import EmbeddingsProvider, LlmProvider, ProviderSettings, SentimentProvider
+from providers.config import (
+    EmbeddingsProvider,
+    LlmProvider,
+    ProviderSettings,
+    SentimentProvider,
+    SpeechProvider,
+    SpeechSettings,
+)
 from providers.embeddings.base import Embeddings
 from providers.llm.base import ChatModel
 from providers.sentiment import Sentiment
+from providers.speech import SpeechToText, TextToSpeech, Vocabulary
 from shop.errors import ConfigurationError
 
 
@@ -72,3 +80,31 @@ def build_sentiment(settings: ProviderSettings, model: ChatModel | None) -> Sent
     from providers.sentiment.chat_model import ChatModelSentiment
 
     return ChatModelSentiment(model, local)
+
+
+def build_speech(settings: SpeechSettings, vocabulary: Vocabulary) -> tuple[SpeechToText, TextToSpeech]:
+    """The phone channel's ears and voice: the offline stack by default, Azure AI Speech
+    with SPEECH_PROVIDER=azure. Models load in `start()`, off the event loop."""
+    from providers.speech.segmenter import Endpointing
+
+    if settings.speech_provider == SpeechProvider.AZURE:
+        from providers.speech.azure import AzureSpeechConfig, AzureSpeechToText, AzureTextToSpeech
+
+        config = AzureSpeechConfig(
+            key=settings.azure_speech_key,
+            region=settings.azure_speech_region,
+            endpoint=settings.azure_speech_endpoint,
+            voice=settings.azure_speech_voice,
+            end_silence_ms=settings.voice_end_silence_ms,
+        )
+        return (
+            AzureSpeechToText(config, vocabulary, max_calls=settings.voice_max_calls),
+            AzureTextToSpeech(config),
+        )
+    from providers.speech.local import PiperTextToSpeech, PocketsphinxSpeechToText
+
+    endpointing = Endpointing(end_silence_s=settings.voice_end_silence_ms / 1000)
+    return (
+        PocketsphinxSpeechToText(vocabulary, max_calls=settings.voice_max_calls, endpointing=endpointing),
+        PiperTextToSpeech(),
+    )

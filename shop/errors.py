@@ -50,3 +50,8 @@ class ContentFiltered(ModelError):
 
 class ModelBehaviorError(ModelError):
     """The model misbehaved (unknown tool, bad arguments, endless tool calls)."""
+
+
+class SpeechUnavailable(AftercareError):
+    """Speech recognition or synthesis cannot serve a call now (every line busy, the
+    speech service failing); the caller hears a short apology and the call ends."""

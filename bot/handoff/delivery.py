@@ -8,6 +8,8 @@ reference stored when the customer asked for a person: the same path a reply tak
 
 from __future__ import annotations
 
+import logging
+
 from botbuilder.core import BotAdapter, MessageFactory, TurnContext
 from botbuilder.schema import (
     Activity,
@@ -19,14 +21,26 @@ from botbuilder.schema import (
 
 from bot.activity_json import activity_json
 from bot.channels.directline import DirectLineService
+from bot.channels.voice import CHANNEL_ID as VOICE_CHANNEL_ID
+from bot.channels.voice import VoiceChannel
 from bot.handoff.records import HandoffRecord
+
+log = logging.getLogger(__name__)
 
 
 class ChannelDelivery:
-    def __init__(self, adapter: BotAdapter, directline: DirectLineService, bot_app_id: str) -> None:
+    def __init__(
+        self,
+        adapter: BotAdapter,
+        directline: DirectLineService,
+        bot_app_id: str,
+        *,
+        phone: VoiceChannel | None = None,
+    ) -> None:
         self._adapter = adapter
         self._directline = directline
         self._bot_app_id = bot_app_id
+        self._phone = phone
 
     async def __call__(
         self,
@@ -37,6 +51,14 @@ class ChannelDelivery:
         suggestions: list[str] | None = None,
     ) -> None:
         activity = _message(text, sender, suggestions)
+        if record.channel_id == VOICE_CHANNEL_ID and self._phone is not None:
+            # Spoken on the call if the caller is still on the line; a call has no later.
+            if not await self._phone.speak_into(record.conversation_id, text):
+                log.info(
+                    "conversation %s: the caller hung up before a message reached them",
+                    record.conversation_id,
+                )
+            return
         if record.channel_id == "directline":
             conversation = await self._directline.conversations.get(record.conversation_id)
             if conversation is not None:  # one of this app's own conversations

@@ -149,6 +149,13 @@ class OfflineTurn:
         return found
 
     def order_line(self, order: Order) -> str:
+        if self.channel.is_voice:
+            # Heard, not read: the id, its status and what it is, without every option.
+            items = order["items"]
+            first = str(items[0].get("name", "an item")) if items else "no items"
+            more = len(items) - 1
+            rest = f" and {more} more item{'s' if more > 1 else ''}" if more > 0 else ""
+            return f"{order['order_id']}, {status_words(order['status'])}: {first}{rest}"
         return f"{order['order_id']} ({status_words(order['status'])}): {describe_items(order['items'])}"
 
     def order_list(self, orders: list[Order]) -> str:
@@ -166,11 +173,17 @@ async def need_verified(turn: OfflineTurn) -> bool:
     """True when the customer is verified; otherwise asks how to verify them."""
     if turn.state.verified_user_id:
         return True
-    turn.ask(
-        "identity",
-        "First I need to confirm who you are. What's the email address on your account? "
-        "(Or tell me your full name and zip code.)",
-    )
+    if turn.channel.is_voice:
+        # Names and digits are heard far better than a spoken email address.
+        turn.ask(
+            "identity", "First I need to confirm who you are. Please tell me your full name and zip code."
+        )
+    else:
+        turn.ask(
+            "identity",
+            "First I need to confirm who you are. What's the email address on your account? "
+            "(Or tell me your full name and zip code.)",
+        )
     return False
 
 

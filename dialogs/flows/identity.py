@@ -89,11 +89,18 @@ def _outcome(turn: OfflineTurn, ok: bool, what: str) -> Verification:
         return "failed"
     if turn.state.flow is None:
         turn.start_flow("verify_identity")
-    turn.ask(
-        "identity",
-        f"I couldn't find an account with {what}. Could you check it, or try your email address "
-        "(or full name and zip code) instead?",
-    )
+    if turn.channel.is_voice:
+        turn.ask(
+            "identity",
+            f"I couldn't find an account with {what}. Could you say your full name and zip code "
+            "again? You can also type the zip code on your keypad.",
+        )
+    else:
+        turn.ask(
+            "identity",
+            f"I couldn't find an account with {what}. Could you check it, or try your email address "
+            "(or full name and zip code) instead?",
+        )
     return "failed"
 
 
@@ -101,6 +108,9 @@ async def run_verify(turn: OfflineTurn) -> None:
     if turn.state.verified_user_id:
         turn.end_flow()
         turn.say("You're already verified. What can I help you with?")
+        return
+    if turn.channel.is_voice:
+        turn.ask("identity", "Sure. Please tell me your full name and zip code.")
         return
     turn.ask(
         "identity",
