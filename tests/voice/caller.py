@@ -59,6 +59,9 @@ class Heard:
 
     audio: bytearray = field(default_factory=bytearray)
     stops: list[float] = field(default_factory=list)  # when each StopAudio arrived
+    # Bytes of the bot's audio each StopAudio cut short (dropped from `audio`: a cut-off
+    # answer is not part of what the bot says next).
+    cut: list[int] = field(default_factory=list)
     first_audio_at: float | None = None
 
 
@@ -70,6 +73,8 @@ class ScriptedCaller:
         self.audible_until = 0.0
         self.last_audio_at = 0.0
         self.closed = asyncio.Event()
+        self._audio_came = asyncio.Event()
+        self._stop_came = asyncio.Event()
         # Like ACS, the line streams audio all the time: silence while the caller is quiet.
         self._speaking = asyncio.Lock()
         self._reader = asyncio.create_task(self._read())
@@ -89,9 +94,13 @@ class ScriptedCaller:
                     self.heard.audio += pcm
                     self.audible_until = max(now, self.audible_until) + len(pcm) / 32_000
                     self.last_audio_at = now
+                    self._audio_came.set()
                 elif body.get("Kind") == "StopAudio":
                     self.heard.stops.append(now)
+                    self.heard.cut.append(len(self.heard.audio))
+                    self.heard.audio = bytearray()
                     self.audible_until = now
+                    self._stop_came.set()
         finally:
             self.closed.set()
 
@@ -141,6 +150,25 @@ class ScriptedCaller:
             await asyncio.sleep(0.05)
         heard, self.heard = self.heard, Heard()
         return heard
+
+    async def first_words(self, timeout_s: float = 30.0) -> None:
+        """Waits until the bot's next answer starts playing."""
+        self._audio_came.clear()
+        if self.heard.first_audio_at is None:
+            async with asyncio.timeout(timeout_s):
+                await self._audio_came.wait()
+
+    async def stopped(self, timeout_s: float) -> bool:
+        """Waits for a StopAudio; False when none came in time."""
+        if self.heard.stops:
+            return True
+        self._stop_came.clear()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._stop_came.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def hang_up(self) -> None:
         if self._line is not None:
