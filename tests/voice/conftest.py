@@ -24,6 +24,7 @@ from providers.speech import SpeechToText, TextToSpeech, Vocabulary
 from providers.speech.base import SAMPLE_RATE
 from providers.speech.local import PiperTextToSpeech
 from providers.speech.stack import SpeechStack
+from tests.handoff.conftest import add_agent, agent_client  # noqa: F401 (the agent console's fixtures)
 from tests.voice.caller import ScriptedCaller
 
 
@@ -38,8 +39,11 @@ def shop_vocabulary(dataset_dir: Path) -> Vocabulary:
 @pytest.fixture(scope="session")
 def speech_stack(dataset_dir: Path) -> Iterator[SpeechStack]:
     """pocketsphinx, silero and Piper, loaded once (about a second) for every call test."""
+    # As many lines as the app takes by default: the pool refuses the call past them.
     settings = SimpleNamespace(
-        speech_provider=SpeechProvider.LOCAL, voice_max_calls=30, voice_end_silence_ms=500
+        speech_provider=SpeechProvider.LOCAL,
+        voice_max_calls=Settings.model_fields["voice_max_calls"].default,
+        voice_end_silence_ms=500,
     )
     vocabulary = shop_vocabulary(dataset_dir)
 
