@@ -36,6 +36,7 @@ from bot.http_errors import error_middleware
 from bot.http_security import security_headers, webchat_policy
 from bot.rate_limits import RateLimits
 from bot.redaction import redact_activity
+from bot.retention import conversation_retention, purging
 from bot.sdk_patches import (
     CONNECTOR_THREADS,
     apply_sdk_patches,
@@ -174,7 +175,7 @@ async def _store_reachable(stores: Stores) -> bool:
 async def _open_stores(app: web.Application) -> AsyncIterator[None]:
     """Opens the stores, seeds an empty embedded store, and builds the bot on them."""
     settings = app[SETTINGS]
-    stores = await open_stores(settings)
+    stores = await open_stores(settings, retention=conversation_retention(settings.retention_days))
     try:
         if settings.seed_on_start:
             await _seed(stores, settings)
@@ -209,6 +210,12 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
                 await app[OWN_EMBEDDINGS].aclose()
     finally:
         await stores.aclose()
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Deletes conversation data past RETENTION_DAYS: at start-up, then hourly (`bot.retention`)."""
+    async with purging(app[STORES].state):
+        yield
 
 
 async def _offline_resources(app: web.Application) -> OfflineResources:
@@ -475,6 +482,7 @@ def create_app(
     app.add_routes(deferred_routes(VOICE, VoiceChannel.ROUTES))
     app.cleanup_ctx.append(_connector_threads)
     app.cleanup_ctx.append(_open_stores)
+    app.cleanup_ctx.append(_retention)
     app.cleanup_ctx.append(_local_channel)
     app.cleanup_ctx.append(_phone_calls)
     app.cleanup_ctx.append(_voice_channel)

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     dataset_dir: Path = Field(SHIPPED_DATASET_DIR, alias="DATASET_DIR")
     seed_on_start: bool = Field(True, alias="SEED_ON_START")
 
+    # Conversation data (state, the Direct Line log, handoffs) is deleted this many days
+    # after its last write; prompts/knowledge/privacy.md tells customers 90.
+    retention_days: int = Field(90, alias="RETENTION_DAYS", ge=1, le=3650)
+
     # Chat model. `offline` (the default) answers with the offline policy engine alone.
     llm_provider: LlmProvider = Field(LlmProvider.OFFLINE, alias="LLM_PROVIDER")
     azure_openai_endpoint: str = Field("", alias="AZURE_OPENAI_ENDPOINT")

@@ -2,6 +2,7 @@
 
     aftercare data import [--source DIR]     load users/orders/products.json into the store
     aftercare data export --target DIR       write the store back to those three files
+    aftercare data forget --customer ID      erase a customer's conversations (orders are kept)
     aftercare actions apply FILE             run order actions from JSON lines ('-' = stdin)
 
 `bot.cli` calls `add_commands`; each subcommand sets `handler(args, settings) -> int`,
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.retention import Erased, forget_customer
 from bot.settings import Settings
 from dialogs.tools.catalog import ALL_TOOLS
 from shop.dataset import export_dataset, import_dataset
@@ -34,12 +36,14 @@ T = TypeVar("T")
 # or the store could not be opened. Later lines still run after a bad one.
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
+# `data forget` for a customer id the store does not know: nothing was erased.
+EXIT_UNKNOWN_CUSTOMER = 2
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds the `data` and `actions` subcommands to the app's argument parser."""
-    data = subparsers.add_parser("data", help="import or export the retail dataset")
-    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{import,export}")
+    data = subparsers.add_parser("data", help="import or export the retail dataset, or forget a customer")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{import,export,forget}")
     load = data_commands.add_parser("import", help="load users.json, orders.json and products.json")
     load.add_argument(
         "--source", type=Path, default=None, help="folder of the three files (default: DATASET_DIR)"
@@ -50,6 +54,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     dump.add_argument("--target", type=Path, required=True, help="folder to write the three files into")
     dump.set_defaults(handler=run_export)
+    forget = data_commands.add_parser(
+        "forget",
+        help="erase one customer's conversations (state, Direct Line log, handoffs); orders are kept",
+    )
+    forget.add_argument("--customer", required=True, metavar="USER_ID", help="the customer's user id")
+    forget.set_defaults(handler=run_forget)
 
     actions = subparsers.add_parser("actions", help="run order actions with the retail rules")
     action_commands = actions.add_subparsers(dest="actions_command", required=True, metavar="{apply}")
@@ -97,6 +107,35 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
     except AftercareError as exc:
         return _fail(str(exc))
     _emit({"exported": counts, "target": str(args.target)})
+    return EXIT_OK
+
+
+def run_forget(args: argparse.Namespace, settings: Settings) -> int:
+    """A privacy request: every conversation the customer was verified in is erased.
+    Their orders and customer record stay (the shop must keep them for tax)."""
+    user_id = args.customer
+
+    async def work(stores: Stores) -> tuple[Erased, int] | None:
+        customer = await stores.orders.get_customer(user_id)
+        if customer is None:
+            return None
+        return await forget_customer(stores.state, user_id), len(customer.doc.get("orders", []))
+
+    try:
+        outcome = asyncio.run(_with_stores(settings, work))
+    except AftercareError as exc:
+        return _fail(str(exc))
+    if outcome is None:
+        sys.stderr.write(f"aftercare: no customer with id {user_id!r}; nothing was erased\n")
+        return EXIT_UNKNOWN_CUSTOMER
+    erased, orders = outcome
+    _emit(
+        {
+            "forgotten": user_id,
+            "erased": vars(erased),
+            "kept": f"the customer record and {orders} orders (the shop keeps them for tax records)",
+        }
+    )
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -65,6 +65,49 @@ class HandoffStore:
         if record is not None and moved:
             await self._mirror(record)
         return record
+
+    async def forget(self, conversation_id: str) -> bool:
+        """Deletes the conversation's record and its queue entry (a customer's erasure
+        request); True when there was a record."""
+        existed = await self._store.read_state(record_key(conversation_id)) is not None
+        # The entry first: an index entry never points at a record that is gone.
+        await self._drop_entries({conversation_id: None})
+        await self._store.delete_state(record_key(conversation_id))
+        return existed
+
+    async def prune_index(self) -> int:
+        """Drops queue entries whose record is gone (expired or deleted); returns how many.
+        One read per entry: the index holds only open handoffs."""
+        index, _ = await self.index()
+        records = await asyncio.gather(*(self.get(cid) for cid in index.entries))
+        gone = {
+            cid: entry.version
+            for (cid, entry), record in zip(index.entries.items(), records, strict=True)
+            if record is None
+        }
+        return await self._drop_entries(gone) if gone else 0
+
+    async def _drop_entries(self, entries: Mapping[str, int | None]) -> int:
+        """Removes the given conversations' entries from the index: each only at the
+        version given (None: any), so a handoff queued again meanwhile keeps its entry."""
+        dropped = 0
+
+        def edit(index: QueueIndex | None) -> QueueIndex | None:
+            nonlocal dropped
+            if index is None:
+                return None
+            doomed = [
+                cid
+                for cid, version in entries.items()
+                if cid in index.entries and version in (None, index.entries[cid].version)
+            ]
+            for cid in doomed:
+                del index.entries[cid]
+            dropped = len(doomed)
+            return index if doomed else None
+
+        await self._update(INDEX_KEY, QueueIndex, edit)
+        return dropped
 
     async def _mirror(self, record: HandoffRecord) -> None:
         def edit(index: QueueIndex | None) -> QueueIndex:

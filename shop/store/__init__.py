@@ -6,13 +6,14 @@ next to this file. The Bot Framework's `Storage` adapter over a `StateStore` liv
 the bot (`bot.state_storage`), and dataset import/export in `shop.dataset`.
 """
 
-from shop.store.base import Collection, OrderStore, Record, StateStore, Versioned
+from shop.store.base import Collection, OrderStore, Record, RetentionPolicy, StateStore, Versioned
 from shop.store.factory import Stores, open_stores, seed_if_empty
 
 __all__ = [
     "Collection",
     "OrderStore",
     "Record",
+    "RetentionPolicy",
     "StateStore",
     "Stores",
     "Versioned",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -53,6 +53,20 @@ class Record:
     key: str
     seq: int
     doc: JsonDict
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long a state store keeps conversation data: the documents whose keys
+    `applies_to` accepts expire `max_age_s` after their last write. Every other document
+    (signing keys, agent accounts, caches) is configuration and kept until deleted.
+
+    The store takes the policy when it is opened; which keys are conversation data is
+    the service's knowledge (`bot.retention`), not the store's.
+    """
+
+    max_age_s: int
+    applies_to: Callable[[str], bool]
 
 
 @runtime_checkable
@@ -113,7 +127,8 @@ class OrderStore(Protocol):
 
 @runtime_checkable
 class StateStore(Protocol):
-    """JSON documents by key with ETags, for conversation state (and later handoffs).
+    """JSON documents by key with ETags: conversation state, the Direct Line log, handoffs,
+    and the service's own configuration (signing keys, agent accounts).
 
     `write_state` without an ETag overwrites; with one it replaces only an unchanged
     document and raises `ConcurrencyConflict` on a stale ETag. A conditional write to a
@@ -135,6 +150,17 @@ class StateStore(Protocol):
 
     async def delete_state(self, key: str) -> None:
         """Removes the document; a missing key is not an error."""
+        ...
+
+    def iter_state_keys(self, prefix: str) -> AsyncIterator[str]:
+        """Every stored key that starts with `prefix` ("" for all), in no particular
+        order. A scan, for staff tools (erasing a customer's conversations), not for turns."""
+        ...
+
+    async def purge_expired(self) -> int:
+        """Deletes the conversation data its retention policy says has expired and returns
+        how many documents went. 0 when the store was opened without a policy, and on a
+        backend that expires documents itself (Cosmos DB's TTL)."""
         ...
 
     async def ping(self) -> None: ...

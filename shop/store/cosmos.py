@@ -8,7 +8,10 @@ Layout (see shop/store/README.md for the reasoning and the RU figures):
 - `lookups`: partition key /id. `email-<sha256>` and `namezip-<sha256>` map a
   normalized email / name+zip to a user id; `catalog-product-types` maps product ids to
   names. Customer lookups are two point reads, never a cross-partition query.
-- `state`: partition key /id, conversation state documents.
+- `state`: partition key /id, conversation state documents. TTL is on with no default
+  expiry (`defaultTtl: -1`): conversation data is written with a per-item `ttl` (the
+  retention policy's age), so Cosmos DB deletes it that long after its last write;
+  configuration documents carry none and are kept.
 
 Records keep their JSON as text in `body`: Cosmos DB (and JavaScript, which the test
 server runs on) may reorder object keys that look like integers (variant ids do), and
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import re
 import urllib.parse
 import urllib.request
@@ -34,6 +38,7 @@ from shop.store.base import (
     Collection,
     JsonDict,
     Record,
+    RetentionPolicy,
     Versioned,
     customer_lookup_keys,
     name_zip_key,
@@ -51,6 +56,8 @@ except ImportError as exc:
     raise ImportError(
         "STORE=cosmos needs the Azure Cosmos DB SDK: install the extra with pip install 'aftercare[cosmos]'"
     ) from exc
+
+log = logging.getLogger(__name__)
 
 _CATALOG_ID = "catalog-product-types"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.\-]")
@@ -123,15 +130,29 @@ class CosmosStore:
         database: DatabaseProxy,
         containers: dict[str, ContainerProxy],
         credential: Any = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self._client = client
         self._database = database
         self._containers = containers
         self._credential = credential
+        self._retention = retention
 
     @classmethod
-    async def open(cls, endpoint: str, key: str, database: str, *, verify_tls: bool = True) -> CosmosStore:
+    async def open(
+        cls,
+        endpoint: str,
+        key: str,
+        database: str,
+        *,
+        verify_tls: bool = True,
+        retention: RetentionPolicy | None = None,
+    ) -> CosmosStore:
         """Connects and creates the database and containers when missing.
+
+        `retention`: the state documents written with a `ttl`, and its length. The
+        `state` container is created with TTL on and no default expiry; one provisioned
+        elsewhere without TTL is used as it is, with a warning, since its items never expire.
 
         An empty key means Entra ID (`DefaultAzureCredential`: managed identity in Azure,
         the developer's login locally). `verify_tls=False` is for a self-signed emulator
@@ -165,14 +186,20 @@ class CosmosStore:
                 for name in ("users", "orders", "products", "lookups", "state"):
                     policy = _indexing_without("/state/*" if name == "state" else "/body/?")
                     containers[name] = await db.create_container_if_not_exists(
-                        name, PartitionKey("/id"), indexing_policy=policy
+                        name,
+                        PartitionKey("/id"),
+                        indexing_policy=policy,
+                        # -1: TTL on, nothing expires unless an item sets its own `ttl`.
+                        default_ttl=-1 if name == "state" else None,
                     )
+                if retention is not None:
+                    await _warn_without_ttl(containers["state"])
         except BaseException:
             await client.close()
             if owned_credential is not None:
                 await owned_credential.close()
             raise
-        return cls(client, db, containers, owned_credential)
+        return cls(client, db, containers, owned_credential, retention)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -382,6 +409,13 @@ class CosmosStore:
 
     # -- conversation state ---------------------------------------------------------------
 
+    def _state_item(self, key: str, doc: JsonDict) -> JsonDict:
+        item: JsonDict = {"id": item_id(key), "key": key, "state": doc}
+        if self._retention is not None and self._retention.applies_to(key):
+            # Seconds after the item's last write (its _ts) that Cosmos DB deletes it.
+            item["ttl"] = self._retention.max_age_s
+        return item
+
     async def read_state(self, key: str) -> Versioned | None:
         item = await self._read("state", item_id(key))
         if item is None:
@@ -389,8 +423,8 @@ class CosmosStore:
         return Versioned(dict(item["state"]), str(item["_etag"]))
 
     async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str:
-        cosmos_id = item_id(key)
-        item: JsonDict = {"id": cosmos_id, "key": key, "state": doc}
+        item = self._state_item(key, doc)
+        cosmos_id = item["id"]
         if etag is None:
             return await self._upsert("state", item)
         container = self._containers["state"]
@@ -408,7 +442,7 @@ class CosmosStore:
         return str(result["_etag"])
 
     async def insert_state(self, key: str, doc: JsonDict) -> str:
-        item: JsonDict = {"id": item_id(key), "key": key, "state": doc}
+        item = self._state_item(key, doc)
         with _translated(f"state {key!r}"):
             try:
                 result = await self._containers["state"].create_item(item)
@@ -418,6 +452,30 @@ class CosmosStore:
 
     async def delete_state(self, key: str) -> None:
         await self._delete("state", item_id(key))
+
+    async def iter_state_keys(self, prefix: str) -> AsyncIterator[str]:
+        # Cross-partition, page by page: a staff scan, never on a turn. `key` is indexed.
+        with _translated("a listing of state keys"):
+            async for row in self._containers["state"].query_items(
+                'SELECT c["key"] FROM c WHERE STARTSWITH(c["key"], @prefix)',
+                parameters=[{"name": "@prefix", "value": prefix}],
+                max_item_count=1000,
+            ):
+                yield str(row["key"])
+
+    async def purge_expired(self) -> int:
+        # Nothing to do: Cosmos DB deletes items whose `ttl` has run out by itself.
+        return 0
+
+
+async def _warn_without_ttl(state: ContainerProxy) -> None:
+    properties = await state.read()
+    if "defaultTtl" not in properties:
+        log.warning(
+            "the Cosmos DB container %s has TTL off: conversation data will not expire. "
+            "Turn TTL on with no default (defaultTtl -1) in the portal or the Bicep template",
+            properties.get("id", "state"),
+        )
 
 
 async def _run_all(jobs: Sequence[Awaitable[None]]) -> None:

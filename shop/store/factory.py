@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from shop.errors import ConfigurationError
-from shop.store.base import OrderStore, StateStore
+from shop.store.base import OrderStore, RetentionPolicy, StateStore
 from shop.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -56,9 +56,14 @@ class Stores:
             await self.state.aclose()
 
 
-async def open_stores(settings: StoreSettings, *, cosmos_verify_tls: bool = True) -> Stores:
+async def open_stores(
+    settings: StoreSettings, *, retention: RetentionPolicy | None = None, cosmos_verify_tls: bool = True
+) -> Stores:
     """Opens the store that STORE names. It does not seed: the app calls `seed_if_empty`
     when SEED_ON_START is set, and `aftercare data import` must not import twice.
+
+    `retention` says which state documents are conversation data and how long they are
+    kept (a Cosmos DB `ttl` on each; `purge_expired` on SQLite); without it nothing expires.
 
     `cosmos_verify_tls=False` is for a self-signed Cosmos DB emulator in tests and
     benchmarks; it is an argument, not a setting, so a deployment cannot switch
@@ -72,9 +77,10 @@ async def open_stores(settings: StoreSettings, *, cosmos_verify_tls: bool = True
             settings.cosmos_key,
             settings.cosmos_database,
             verify_tls=cosmos_verify_tls,
+            retention=retention,
         )
     else:
-        store = await SqliteStore.open(settings.sqlite_path)
+        store = await SqliteStore.open(settings.sqlite_path, retention=retention)
     return Stores(orders=store, state=store)
 
 

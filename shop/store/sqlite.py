@@ -8,6 +8,10 @@ single `UPDATE ... WHERE etag = ?`, which SQLite applies atomically.
 One connection per store: aiosqlite runs its statements one at a time on a worker
 thread, so the event loop never blocks on disk. WAL mode lets a CLI process read while
 the app writes.
+
+State rows carry the time of their last write (`written_at`, seconds since the epoch),
+so `purge_expired` can delete the conversation data a `RetentionPolicy` says has
+expired; the app runs it periodically (SQLite has no TTL of its own).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ from shop.store.base import (
     Collection,
     JsonDict,
     Record,
+    RetentionPolicy,
     Versioned,
     customer_lookup_keys,
     name_zip_key,
@@ -50,8 +56,12 @@ CREATE TABLE IF NOT EXISTS products (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL, etag TEXT NOT NULL, name TEXT);
 CREATE INDEX IF NOT EXISTS products_seq ON products (seq);
 CREATE TABLE IF NOT EXISTS state (
-    key TEXT PRIMARY KEY, body TEXT NOT NULL, etag TEXT NOT NULL);
+    key TEXT PRIMARY KEY, body TEXT NOT NULL, etag TEXT NOT NULL, written_at REAL NOT NULL);
 """
+# After the migration below: a file from before `written_at` has no column to index yet.
+_STATE_INDEX = "CREATE INDEX IF NOT EXISTS state_written_at ON state (written_at)"
+# Expired keys deleted per statement (SQLite allows 32,766 parameters; a short write lock).
+_PURGE_BATCH = 500
 
 
 def _new_etag() -> str:
@@ -75,14 +85,30 @@ def _dumps(doc: JsonDict) -> str:
 class SqliteStore:
     """`OrderStore` and `StateStore` over one SQLite file. Open with `SqliteStore.open(path)`."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        connection: aiosqlite.Connection,
+        *,
+        retention: RetentionPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = connection
+        self._retention = retention
+        self._clock = clock
         # Imports open an explicit transaction on the shared connection; two at once
         # would nest BEGINs, so they take turns.
         self._import_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> SqliteStore:
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        retention: RetentionPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> SqliteStore:
+        """Opens (and creates or upgrades) the file. `retention`: which state documents
+        `purge_expired` deletes, and when; `clock`: seconds since the epoch (tests fake it)."""
         target = str(path)
         if target != ":memory:":
             await asyncio.to_thread(Path(target).parent.mkdir, parents=True, exist_ok=True)
@@ -94,9 +120,11 @@ class SqliteStore:
             await connection.execute("PRAGMA synchronous=NORMAL")
             await connection.execute("PRAGMA busy_timeout=5000")
             await connection.executescript(_SCHEMA)
+            await _add_written_at(connection, clock())
+            await connection.execute(_STATE_INDEX)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open the SQLite store at {target}: {exc}") from exc
-        return cls(connection)
+        return cls(connection, retention=retention, clock=clock)
 
     async def aclose(self) -> None:
         await self._db.close()
@@ -218,21 +246,17 @@ class SqliteStore:
 
     async def write_state(self, key: str, doc: JsonDict, *, etag: str | None = None) -> str:
         new_etag = _new_etag()
-        body = _dumps(doc)
+        row = (key, _dumps(doc), new_etag, self._clock())
+        upsert = (
+            "INSERT INTO state (key, body, etag, written_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET body = excluded.body, etag = excluded.etag, "
+            "written_at = excluded.written_at"
+        )
         if etag is None:
-            await self._execute(
-                "INSERT INTO state (key, body, etag) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET body = excluded.body, etag = excluded.etag",
-                (key, body, new_etag),
-            )
+            await self._execute(upsert, row)
             return new_etag
         # Conditional: insert when absent, replace only when the ETag still matches.
-        cursor = await self._execute(
-            "INSERT INTO state (key, body, etag) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET body = excluded.body, etag = excluded.etag "
-            "WHERE state.etag = ?",
-            (key, body, new_etag, etag),
-        )
+        cursor = await self._execute(upsert + " WHERE state.etag = ?", (*row, etag))
         if cursor.rowcount != 1:
             raise ConcurrencyConflict(f"Etag conflict: precondition is not met for state {key!r}")
         return new_etag
@@ -240,8 +264,9 @@ class SqliteStore:
     async def insert_state(self, key: str, doc: JsonDict) -> str:
         new_etag = _new_etag()
         cursor = await self._execute(
-            "INSERT INTO state (key, body, etag) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
-            (key, _dumps(doc), new_etag),
+            "INSERT INTO state (key, body, etag, written_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING",
+            (key, _dumps(doc), new_etag, self._clock()),
         )
         if cursor.rowcount != 1:
             raise ConcurrencyConflict(f"state {key!r} already exists")
@@ -249,6 +274,30 @@ class SqliteStore:
 
     async def delete_state(self, key: str) -> None:
         await self._execute("DELETE FROM state WHERE key = ?", (key,))
+
+    async def iter_state_keys(self, prefix: str) -> AsyncIterator[str]:
+        rows = await self._query(
+            "SELECT key FROM state WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix)
+        )
+        for (key,) in rows:
+            yield str(key)
+
+    async def purge_expired(self) -> int:
+        if self._retention is None:
+            return 0
+        cutoff = self._clock() - self._retention.max_age_s
+        rows = await self._query("SELECT key FROM state WHERE written_at < ?", (cutoff,))
+        expired = [str(key) for (key,) in rows if self._retention.applies_to(str(key))]
+        purged = 0
+        for start in range(0, len(expired), _PURGE_BATCH):
+            batch = expired[start : start + _PURGE_BATCH]
+            # The cutoff again: a conversation written to since the SELECT is kept.
+            cursor = await self._execute(
+                f"DELETE FROM state WHERE key IN ({', '.join('?' for _ in batch)}) AND written_at < ?",
+                (*batch, cutoff),
+            )
+            purged += cursor.rowcount
+        return purged
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -268,3 +317,28 @@ class SqliteStore:
         # Fails only when no transaction is open, and then there is nothing to undo.
         with contextlib.suppress(sqlite3.Error):
             await self._db.execute("ROLLBACK")
+
+
+async def _add_written_at(connection: aiosqlite.Connection, now: float) -> None:
+    """Upgrades a file from before retention: adds `state.written_at`, and its rows count
+    as written now (their real age is unknown; they expire one retention period from here)."""
+
+    async def missing() -> bool:
+        columns = await connection.execute_fetchall("PRAGMA table_info(state)")
+        return "written_at" not in {row[1] for row in columns}
+
+    if not await missing():
+        return
+    # IMMEDIATE takes the write lock before the second look, so of two processes opening
+    # the same old file at once exactly one adds the column.
+    await connection.execute("BEGIN IMMEDIATE")
+    try:
+        if await missing():
+            # ALTER TABLE needs a default for a NOT NULL column; every write sets it anyway.
+            await connection.execute("ALTER TABLE state ADD COLUMN written_at REAL NOT NULL DEFAULT 0")
+            await connection.execute("UPDATE state SET written_at = ?", (now,))
+        await connection.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            await connection.execute("ROLLBACK")
+        raise

@@ -181,6 +181,31 @@ async def test_long_state_keys_stay_distinct(store: AnyStore) -> None:
     assert a is not None and b is not None and (a.doc, b.doc) == ({"which": "a"}, {"which": "b"})
 
 
+async def test_state_keys_list_by_prefix_with_escaped_and_long_keys(store: AnyStore) -> None:
+    keys = [
+        "dl/conv-a",
+        "dl/conv-a/0000000",
+        "dl/conv-a/0000001",
+        "dl/conv-ab/0000000",
+        "msteams/conversations/19:abc#thread?x/",
+        "webchat/conversations/" + "x" * 300,
+    ]
+    for key in keys:
+        await store.write_state(key, {"k": key})
+    assert sorted([key async for key in store.iter_state_keys("dl/conv-a/")]) == keys[1:3]
+    assert sorted([key async for key in store.iter_state_keys("msteams/")]) == [keys[4]]
+    assert sorted([key async for key in store.iter_state_keys("")]) == sorted(keys)
+    assert [key async for key in store.iter_state_keys("nothing/")] == []
+    await store.delete_state(keys[1])
+    assert [key async for key in store.iter_state_keys("dl/conv-a/")] == [keys[2]]
+
+
+async def test_a_store_opened_without_a_retention_policy_keeps_everything(store: AnyStore) -> None:
+    await store.write_state("directline/conversations/c1", {"turns": 1})
+    assert await store.purge_expired() == 0
+    assert await store.read_state("directline/conversations/c1") is not None
+
+
 async def test_the_full_dataset_imports_idempotently_and_exports_unchanged(
     store: AnyStore, dataset_dir: Path, dataset: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
