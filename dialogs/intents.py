@@ -5,9 +5,19 @@ centroid (the mean of its examples, which held-out evaluation found more robust 
 nearest neighbours alone), plus a little of its nearest example (so a distinctive
 phrasing still counts), plus a small bonus when it contains one of the intent's
 keywords ("cancel", "tracking"): words that decide the intent however the rest of the
-sentence reads. Ids, emails and numbers are masked first, so "cancel #W2611340" and "cancel
-W1234567" look alike to the model. The held-out evaluation lives here too, so the
-figure printed by `aftercare eval intents` is computed by the code the engine runs.
+sentence reads. That similarity is the guess's `score`, the engine's measure of how sure
+it is (`LOW_CONFIDENCE`).
+
+Which intent wins is decided with one more vote: a softmax (logistic) layer trained on
+the same example embeddings when the classifier is built. Similarity alone confuses
+intents whose examples share words ("where's the money from my cancellation" is a
+refund, not a cancellation); a trained layer weighs the directions in which two intents'
+examples differ, and on the held-out examples it adds about five points. It is trained
+by a fixed number of Adam steps from zeros, so every build gives the same weights.
+
+Ids, emails and numbers are masked first, so "cancel #W2611340" and "cancel W1234567"
+look alike to the model. The held-out evaluation lives here too, so the figure printed
+by `aftercare eval intents` is computed by the code the engine runs.
 """
 
 from __future__ import annotations
@@ -33,6 +43,15 @@ LOW_CONFIDENCE = 0.35
 _CENTROID_WEIGHT = 0.8
 _KEYWORD_BONUS = 0.08
 _MIN_EXAMPLES = 2
+# How much the trained layer's probability counts in choosing the intent (the similarity
+# is in about 0.2-0.9); chosen by five-fold cross-validation over the examples.
+_MODEL_WEIGHT = 0.5
+# The trained layer: logits scaled by this temperature, a little weight decay, and this
+# many Adam steps (enough to converge on a thousand examples; more changed nothing).
+_TEMPERATURE = 10.0
+_WEIGHT_DECAY = 1e-4
+_STEPS = 100
+_LEARNING_RATE = 0.05
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,10 @@ class IntentClassifier:
             name: [re.compile(rf"\b{re.escape(k)}", re.IGNORECASE) for k in spec.keywords]
             for name, spec in specs.items()
         }
+        labels = np.array([self.intents.index(name) for name in self._labels])
+        self._weights, self._bias = _train_softmax(
+            np.asarray(vectors, dtype=np.float32), labels, len(self.intents)
+        )
 
     @property
     def embeddings(self) -> Embeddings:
@@ -119,16 +142,46 @@ class IntentClassifier:
         """The best intent for a message already embedded as `vector`."""
         nearest_example = np.maximum.reduceat(self._vectors @ vector, self._starts)
         weights = self._centroid_weights
-        combined = weights * (self._centroids @ vector) + (1 - weights) * nearest_example
-        scores: list[tuple[float, str]] = []
+        similarity = weights * (self._centroids @ vector) + (1 - weights) * nearest_example
         for index, intent in enumerate(self.intents):
-            score = float(combined[index])
             if any(pattern.search(text) for pattern in self._keywords[intent]):
-                score += _KEYWORD_BONUS
-            scores.append((score, intent))
-        scores.sort(reverse=True)
-        (best, intent), (second, runner_up) = scores[0], scores[1]
-        return IntentGuess(intent=intent, score=best, runner_up=runner_up, runner_up_score=second)
+                similarity[index] += _KEYWORD_BONUS
+        votes = similarity + _MODEL_WEIGHT * _softmax(
+            (np.asarray(vector, dtype=np.float32) @ self._weights + self._bias) * _TEMPERATURE
+        )
+        best, second = np.argsort(-votes, kind="stable")[:2]
+        return IntentGuess(
+            intent=self.intents[best],
+            score=float(similarity[best]),
+            runner_up=self.intents[second],
+            runner_up_score=float(similarity[second]),
+        )
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    result: np.ndarray = shifted / shifted.sum(axis=-1, keepdims=True)
+    return result
+
+
+def _train_softmax(vectors: np.ndarray, labels: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A multinomial logistic layer over the example embeddings: (weights, bias)."""
+    weights = np.zeros((vectors.shape[1], classes), dtype=np.float32)
+    bias = np.zeros(classes, dtype=np.float32)
+    targets = np.eye(classes, dtype=np.float32)[labels]
+    moments = [np.zeros_like(weights), np.zeros_like(weights), np.zeros_like(bias), np.zeros_like(bias)]
+    for step in range(1, _STEPS + 1):
+        error = (_softmax((vectors @ weights + bias) * _TEMPERATURE) - targets) / len(vectors)
+        for index, (param, grad) in enumerate(
+            ((weights, vectors.T @ error + _WEIGHT_DECAY * weights), (bias, error.sum(axis=0)))
+        ):
+            first, second = moments[2 * index], moments[2 * index + 1]
+            first *= 0.9
+            first += 0.1 * grad
+            second *= 0.999
+            second += 0.001 * grad * grad
+            param -= _LEARNING_RATE * (first / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
+    return weights, bias
 
 
 def held_out_split(
@@ -156,6 +209,17 @@ class IntentReport:
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
+
+    def matrix(self) -> tuple[list[str], list[list[int]]]:
+        """(intents, counts): counts[i][j] held-out examples of intents[i] classified as
+        intents[j]; the diagonal is what was right."""
+        intents = sorted(set(self.per_intent) | {got for _, got in self.confusions})
+        counts = [[0] * len(intents) for _ in intents]
+        for row, expected in enumerate(intents):
+            counts[row][row] = self.per_intent.get(expected, (0, 0))[0]
+        for (expected, got), count in self.confusions.items():
+            counts[intents.index(expected)][intents.index(got)] += count
+        return intents, counts
 
 
 async def evaluate(embeddings: Embeddings, specs: dict[str, IntentSpec], every: int = 5) -> IntentReport:

@@ -102,6 +102,9 @@ class TranscriptEntry(BaseModel):
     engine: EngineName | None = None
     intent: str | None = None
     sentiment: float | None = None
+    # The message read like instructions to the assistant (content safety): the GPT dialog
+    # tells the model it is the customer's text, not instructions.
+    injection: bool = False
 
 
 class ToolCall(BaseModel):
@@ -121,6 +124,18 @@ class ActionRecord(BaseModel):
     arguments: dict[str, Any]
     ok: bool
     message: str
+
+
+class SafetyRecord(BaseModel):
+    """What content safety noticed in this conversation (`dialogs.safety`)."""
+
+    abusive_messages: int = 0  # a second one goes to a person
+    injection_attempts: int = 0
+    # The chat was ended after abuse with nobody to hand it to; later messages get one line.
+    ended: bool = False
+    # The message of the turn being answered reads like instructions (set by the safety
+    # check before the dialog runs, cleared after it): `record_user` marks its line.
+    injection_now: bool = False
 
 
 class DialogState(BaseModel):
@@ -144,6 +159,7 @@ class DialogState(BaseModel):
     person_offered: bool = False  # after sustained negative sentiment
     suggested: bool = False  # products were suggested in this conversation
     suggestions_declined: bool = False
+    safety: SafetyRecord = Field(default_factory=SafetyRecord)
     # Chat-model tokens this conversation used, from the API's `usage` (GPT dialog only).
     token_usage: dict[str, int] = Field(default_factory=lambda: {"prompt": 0, "completion": 0})
     transcript: list[TranscriptEntry] = Field(default_factory=list)
@@ -151,7 +167,11 @@ class DialogState(BaseModel):
     actions: list[ActionRecord] = Field(default_factory=list)
 
     def record_user(self, text: str, *, intent: str | None = None) -> None:
-        self.transcript.append(TranscriptEntry(role="user", text=text, turn=self.turn, intent=intent))
+        self.transcript.append(
+            TranscriptEntry(
+                role="user", text=text, turn=self.turn, intent=intent, injection=self.safety.injection_now
+            )
+        )
         del self.transcript[:-MAX_TRANSCRIPT]
 
     def record_note(self, text: str) -> None:

@@ -5,6 +5,7 @@
     aftercare eval gate [--file F] [--sentiment local|chat_model] [--verbose]
     aftercare eval recommendations [--sample 10]
     aftercare eval adversarial [--engine offline|gpt-scripted] [--file F] [--verbose]
+    aftercare eval safety [--file F] [--verbose]
 
 `conversations` plays the YAML conversation suites against an engine, each over a fresh
 copy of the retail dataset in a temporary SQLite store, and prints a pass table (exit 1
@@ -20,6 +21,10 @@ against the offline engine, or against the GPT dialog driven by a scripted model
 does whatever the attacker asks (`gpt-scripted`, no model endpoint needed), and prints
 a table (attempt, kind, result, why) with totals (exit 1 when any other customer's data
 was shown, an action ran without a yes to its summary, or the store changed without one).
+`safety` runs the local content-safety check over the labelled messages of
+`evals/safety/messages.yaml` (abusive, frustrated, injection, normal) and prints, per
+label, what it flagged, with the precision and recall of its two answers (abuse, prompt
+injection); exit 1 when a frustrated customer would have been warned as abusive.
 `bot.cli` calls `add_commands`; each command sets `handler(args, settings) -> int`.
 """
 
@@ -38,6 +43,7 @@ from typing import TYPE_CHECKING, Protocol
 from evals.adversarial import ATTEMPTS_FILE
 from evals.conversations import SUITES_DIR
 from evals.gate import GATE_SET
+from evals.safety import SAFETY_SET
 from shop.errors import AftercareError
 
 if TYPE_CHECKING:
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
         def dataset_dir(self) -> Path: ...
 
     from dialogs import OfflineResources
+    from dialogs.intents import IntentReport
     from dialogs.turn import DialogEngine
     from evals.adversarial import AdversarialReport, Attempt
     from evals.conversations import Conversation, ConversationResult
@@ -67,7 +74,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     to the app's argument parser."""
     evaluation = subparsers.add_parser("eval", help="evaluate the dialog engines")
     commands = evaluation.add_subparsers(
-        dest="eval_command", required=True, metavar="{conversations,intents,gate,recommendations,adversarial}"
+        dest="eval_command",
+        required=True,
+        metavar="{conversations,intents,gate,recommendations,adversarial,safety}",
     )
     conversations = commands.add_parser(
         "conversations", help="run the YAML conversation suites, print a table"
@@ -114,6 +123,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     adversarial.add_argument("--file", type=Path, default=ATTEMPTS_FILE, help="the attempts (YAML)")
     adversarial.add_argument("--verbose", action="store_true", help="print the transcript of every failure")
     adversarial.set_defaults(handler=run_adversarial_command)
+    safety = commands.add_parser(
+        "safety", help="the local content-safety check on labelled messages: precision and recall"
+    )
+    safety.add_argument("--file", type=Path, default=SAFETY_SET, help="the labelled messages (YAML)")
+    safety.add_argument("--verbose", action="store_true", help="print every message it got wrong")
+    safety.set_defaults(handler=run_safety_command)
 
 
 def _embeddings() -> Embeddings:
@@ -135,8 +150,22 @@ def run_intents_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{intent:<18} {right:>7} {seen:>8}")
     for text, expected, got in report.mistakes:
         print(f"  miss: {text!r}: expected {expected}, got {got}")
+    print("\n".join(_confusion_matrix(report)))
     print(f"accuracy {report.accuracy:.1%} ({report.correct}/{report.total} held-out examples)")
     return 0
+
+
+def _confusion_matrix(report: IntentReport) -> list[str]:
+    """Rows: the intent an example belongs to; columns (numbered as the rows): what it was
+    classified as. Dots are zeros, so the mistakes stand out off the diagonal."""
+    intents, counts = report.matrix()
+    width = max(len(name) for name in intents) + 4
+    header = " " * width + "".join(f"{number:>3}" for number in range(1, len(intents) + 1))
+    lines = ["confusion matrix (row: expected, column: classified as)", header]
+    for number, (name, row) in enumerate(zip(intents, counts, strict=True), start=1):
+        cells = "".join(f"{count:>3}" if count else "  ." for count in row)
+        lines.append(f"{number:>2} {name:<{width - 3}}{cells}")
+    return lines
 
 
 def run_conversations_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -260,6 +289,20 @@ async def _run_adversarial(attempts: list[Attempt], engine: str, settings: Setti
     return await run_adversarial(attempts, make, settings.dataset_dir, engine=engine)
 
 
+def run_safety_command(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.safety import load_safety_set, run_safety_eval
+    from providers.safety.local import LocalContentSafety
+
+    try:
+        messages = load_safety_set(args.file)
+    except (OSError, ValueError) as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(run_safety_eval(messages, LocalContentSafety()))
+    print("\n".join(report.lines(verbose=args.verbose)))
+    return 1 if report.frustrated_flagged else 0
+
+
 class _NotAvailable(Exception):
     pass
 
@@ -314,17 +357,23 @@ async def _run_all(
 
 def _engine_factory(name: str, resources: OfflineResources, settings: Settings) -> EngineFactory:
     from dialogs import build_offline_engine
+    from dialogs.safety import SafetyGuard
+    from providers.safety.local import LocalContentSafety
 
+    # Behind the content-safety check, as the app runs them (the local rules; no cloud).
     if name == "offline":
-        return lambda retail: build_offline_engine(retail, resources)
+        return lambda retail: SafetyGuard(build_offline_engine(retail, resources), LocalContentSafety())
     from dialogs.gpt import GptDialog, GptPrompts
     from dialogs.tools.runner import ToolRunner
 
     model = _gpt_model(settings)
     prompts = GptPrompts.load()
+    safety = LocalContentSafety([prompts.system])
 
     def make(retail: RetailService) -> DialogEngine:
         offline = build_offline_engine(retail, resources)
-        return GptDialog(model, ToolRunner(retail, resources.knowledge), offline, prompts=prompts)
+        return SafetyGuard(
+            GptDialog(model, ToolRunner(retail, resources.knowledge), offline, prompts=prompts), safety
+        )
 
     return make

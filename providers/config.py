@@ -33,6 +33,12 @@ class SpeechProvider(StrEnum):
     AZURE = "azure"
 
 
+class SafetyProvider(StrEnum):
+    LOCAL = "local"
+    AZURE = "azure"
+    OFF = "off"
+
+
 class ProviderSettings(Protocol):
     """The settings the providers are built from (read-only attributes)."""
 
@@ -89,3 +95,14 @@ class SpeechSettings(Protocol):
     def voice_max_calls(self) -> int: ...
     @property
     def voice_end_silence_ms(self) -> int: ...
+
+
+class SafetySettings(Protocol):
+    """The settings content safety is built from."""
+
+    @property
+    def content_safety(self) -> SafetyProvider: ...
+    @property
+    def azure_content_safety_endpoint(self) -> str: ...
+    @property
+    def azure_content_safety_key(self) -> str: ...

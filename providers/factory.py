@@ -6,16 +6,21 @@ stops. Cloud SDKs are optional extras, imported only when their provider is chos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from providers.config import (
     EmbeddingsProvider,
     LlmProvider,
     ProviderSettings,
+    SafetyProvider,
+    SafetySettings,
     SentimentProvider,
     SpeechProvider,
     SpeechSettings,
 )
 from providers.embeddings.base import Embeddings
 from providers.llm.base import ChatModel
+from providers.safety import CombinedSafety, ContentSafety, NoContentSafety
 from providers.sentiment import Sentiment
 from providers.speech import SpeechToText, TextToSpeech, Vocabulary
 from shop.errors import ConfigurationError
@@ -80,6 +85,25 @@ def build_sentiment(settings: ProviderSettings, model: ChatModel | None) -> Sent
     from providers.sentiment.chat_model import ChatModelSentiment
 
     return ChatModelSentiment(model, local)
+
+
+def build_content_safety(settings: SafetySettings, *, protected: Sequence[str] = ()) -> ContentSafety:
+    """The local rules (abuse, prompt injection; answers that repeat a `protected` text such
+    as the system prompt) by default; with CONTENT_SAFETY=azure, Azure AI Content Safety and
+    Prompt Shields beside them; nothing with `off`."""
+    if settings.content_safety == SafetyProvider.OFF:
+        return NoContentSafety()
+    from providers.safety.local import LocalContentSafety
+
+    local = LocalContentSafety(protected)
+    if settings.content_safety == SafetyProvider.LOCAL:
+        return local
+    from providers.safety.azure import AzureContentSafety
+
+    azure = AzureContentSafety.connect(
+        settings.azure_content_safety_endpoint, settings.azure_content_safety_key
+    )
+    return CombinedSafety([local, azure])
 
 
 def build_speech(settings: SpeechSettings, vocabulary: Vocabulary) -> tuple[SpeechToText, TextToSpeech]:

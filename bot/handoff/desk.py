@@ -24,6 +24,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bot.handoff.records import MAX_EARLIER_LINES, HandoffMode, HandoffStatus, Packet, Role, Trigger
 from bot.handoff.service import HandoffService
+from dialogs.safety import end_chat
 from dialogs.turn import DialogState, Reply
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class BeforeTurn:
 
 def trigger_for(reason: str) -> Trigger:
     lower = reason.lower()
+    if "abusive" in lower:
+        return Trigger.ABUSE
     if "asked for a person" in lower:
         return Trigger.ASKED
     if "complaint" in lower:
@@ -103,8 +106,13 @@ class HandoffDesk:
         if asked is None:
             return []
         reason = asked.handoff_reason or "the customer asked for a person"
-        packet = await self._build_packet(state, reason, trigger_for(reason))
         activity = turn_context.activity
+        trigger = trigger_for(reason)
+        if trigger == Trigger.ABUSE and not await self._someone_takes_it(activity.channel_id):
+            # Abuse with nobody to hand it to: the chat ends politely rather than the bot
+            # carrying on, or the customer waiting for an agent who is not there.
+            return [end_chat(state, "abusive messages and no agent online")]
+        packet = await self._build_packet(state, reason, trigger)
         reference = TurnContext.get_conversation_reference(activity).serialize()
         transcript: list[tuple[Role, str]] = [
             ("customer" if entry.role == "user" else "bot", entry.text)
@@ -118,6 +126,11 @@ class HandoffDesk:
             await turn_context.send_activity(_handoff_initiation(turn_context, packet, state))
             return [Reply(text="I've passed you to our support team; an agent will join this chat shortly.")]
         return [Reply(text=next_step)]
+
+    async def _someone_takes_it(self, channel_id: str) -> bool:
+        if self._mode == HandoffMode.EXTERNAL and channel_id != "msteams":
+            return True  # the contact centre takes it (or says it failed)
+        return await self.service.anyone_online()
 
     async def on_status(self, turn_context: TurnContext) -> None:
         """A contact centre's `handoff.status` event: accepted, failed or completed."""

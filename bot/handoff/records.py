@@ -45,6 +45,7 @@ class Trigger(StrEnum):
     COMPLAINT = "a complaint the bot cannot settle"
     VERIFICATION = "the customer could not be verified"
     SENTIMENT = "the customer stayed unhappy"
+    ABUSE = "the customer kept being abusive"
 
 
 class LogEntry(BaseModel):

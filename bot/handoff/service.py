@@ -98,6 +98,10 @@ class HandoffService:
         await self.bot_said(conversation_id, [next_step])
         return record, next_step
 
+    async def anyone_online(self) -> bool:
+        """Whether an agent is signed in to the console now."""
+        return bool(await self._online()) if self._online else False
+
     async def what_happens_next(self, record: HandoffRecord) -> str:
         if record.status == HandoffStatus.WITH_AGENT:
             return f"{record.agent_name or 'A support agent'} is already with you in this chat."
