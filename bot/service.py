@@ -50,10 +50,17 @@ from dialogs import OfflineResources, build_offline_engine
 from dialogs.catalog import ProductIndex
 from dialogs.engine import SupportEngine
 from dialogs.gpt import GptDialog, GptPrompts
+from dialogs.safety import SafetyGuard
 from dialogs.suggestions import Recommender
 from dialogs.turn import DialogEngine, DialogState
 from providers.embeddings import Embeddings
-from providers.factory import build_chat_model, build_embeddings, build_sentiment, build_speech
+from providers.factory import (
+    build_chat_model,
+    build_content_safety,
+    build_embeddings,
+    build_sentiment,
+    build_speech,
+)
 from providers.llm import ChatModel
 from providers.speech import SpeechToText, TextToSpeech, Vocabulary
 from providers.speech.stack import SpeechStack
@@ -185,8 +192,11 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
         resources = await _offline_resources(app)
         products = ProductIndex(retail, resources.classifier.embeddings, stores.state)
         await products.refresh()
+        # Content safety: every message checked before the dialog, the model's answers after
+        # it (an answer must not repeat the system prompt).
+        safety = build_content_safety(settings, protected=[GptPrompts.load().system] if model else [])
         engine = SupportEngine(
-            _dialog_engine(app, retail, model, products),
+            SafetyGuard(_dialog_engine(app, retail, model, products), safety),
             build_sentiment(settings, model),
             Recommender(retail, products),
             recommendations=settings.recommendations,
@@ -206,6 +216,7 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
                 await refreshing
             if model is not None:
                 await model.aclose()
+            await safety.aclose()
             if OWN_EMBEDDINGS in app:
                 await app[OWN_EMBEDDINGS].aclose()
     finally:

@@ -19,7 +19,13 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.handoff.records import HandoffMode
-from providers.config import EmbeddingsProvider, LlmProvider, SentimentProvider, SpeechProvider
+from providers.config import (
+    EmbeddingsProvider,
+    LlmProvider,
+    SafetyProvider,
+    SentimentProvider,
+    SpeechProvider,
+)
 from shop.dataset import SHIPPED_DATASET_DIR
 from shop.errors import ConfigurationError
 from shop.store.factory import StoreKind
@@ -120,6 +126,12 @@ class Settings(BaseSettings):
     sentiment_provider: SentimentProvider = Field(SentimentProvider.LOCAL, alias="SENTIMENT_PROVIDER")
     # Product suggestions at the end of a happy conversation (`off` turns them off).
     recommendations: bool = Field(True, alias="RECOMMENDATIONS")
+    # Content safety on customers' messages (abuse, prompt injection) and the model's
+    # answers: `local` (the embedded rules), `azure` (Azure AI Content Safety and Prompt
+    # Shields beside the local rules: an endpoint, and a key or Entra ID) or `off`.
+    content_safety: SafetyProvider = Field(SafetyProvider.LOCAL, alias="CONTENT_SAFETY")
+    azure_content_safety_endpoint: str = Field("", alias="AZURE_CONTENT_SAFETY_ENDPOINT")
+    azure_content_safety_key: str = Field("", alias="AZURE_CONTENT_SAFETY_KEY")
     # Embeddings for the offline engine's intents and the policy search. `local` is the
     # embedded all-MiniLM-L6-v2; `azure` / `openai` use the endpoints configured above.
     embeddings_provider: EmbeddingsProvider = Field(EmbeddingsProvider.LOCAL, alias="EMBEDDINGS_PROVIDER")
@@ -175,6 +187,7 @@ class Settings(BaseSettings):
         "openai_base_url",
         "azure_speech_endpoint",
         "acs_endpoint",
+        "azure_content_safety_endpoint",
     )
     @classmethod
     def _http_url_or_empty(cls, value: str) -> str:
@@ -258,6 +271,11 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "ACS_WEBHOOK_SECRET is required when ACS is configured: Event Grid sends it with "
                 "every incoming call (/api/calls/incoming?secret=...), so nobody else can make the app answer"
+            )
+        if self.content_safety == SafetyProvider.AZURE and not self.azure_content_safety_endpoint:
+            raise ConfigurationError(
+                "AZURE_CONTENT_SAFETY_ENDPOINT is required when CONTENT_SAFETY=azure "
+                "(e.g. https://<resource>.cognitiveservices.azure.com)"
             )
         if self.llm_provider == LlmProvider.OPENAI and not (self.openai_api_key or self.openai_base_url):
             raise ConfigurationError(
