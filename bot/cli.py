@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evals.cli import add_commands as add_dialog_commands
 
     add_dialog_commands(commands)
+    from bot.teams_app.package import add_commands as add_teams_commands
+
+    add_teams_commands(commands)
     return parser
 
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     cosmos_endpoint: str = Field("", alias="COSMOS_ENDPOINT")
     cosmos_key: str = Field("", alias="COSMOS_KEY")
     cosmos_database: str = Field("aftercare", alias="COSMOS_DATABASE")
+    # false: the deployment owns the database and containers (deployment/infra creates them);
+    # the app only reads them, as a data-plane role without control-plane rights must.
+    cosmos_create_containers: bool = Field(True, alias="COSMOS_CREATE_CONTAINERS")
     # The demo shop shipped inside the package, wherever it is installed.
     dataset_dir: Path = Field(SHIPPED_DATASET_DIR, alias="DATASET_DIR")
     seed_on_start: bool = Field(True, alias="SEED_ON_START")

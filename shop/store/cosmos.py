@@ -32,7 +32,7 @@ from typing import Any
 
 import aiohttp
 
-from shop.errors import ConcurrencyConflict, StoreUnavailable
+from shop.errors import ConcurrencyConflict, ConfigurationError, StoreUnavailable
 from shop.store import jsondoc
 from shop.store.base import (
     Collection,
@@ -121,6 +121,20 @@ def _env_proxies_for(endpoint: str) -> dict[str, str]:
     return {scheme: proxies[scheme] for scheme in ("http", "https") if scheme in proxies}
 
 
+async def _existing_container(db: DatabaseProxy, name: str) -> ContainerProxy:
+    """A container the deployment created, read (its metadata: a data-plane role may) to
+    fail at start-up rather than on the first turn when it is missing."""
+    container = db.get_container_client(name)
+    try:
+        await container.read()
+    except exceptions.CosmosResourceNotFoundError:
+        raise ConfigurationError(
+            f"COSMOS_CREATE_CONTAINERS=false, but the Cosmos DB container {db.id}/{name} does not "
+            "exist: create the database and its containers (deployment/infra does) or unset it"
+        ) from None
+    return container
+
+
 class CosmosStore:
     """`OrderStore` and `StateStore` over one Cosmos DB database. Open with `CosmosStore.open`."""
 
@@ -147,12 +161,17 @@ class CosmosStore:
         *,
         verify_tls: bool = True,
         retention: RetentionPolicy | None = None,
+        create_containers: bool = True,
     ) -> CosmosStore:
         """Connects and creates the database and containers when missing.
 
         `retention`: the state documents written with a `ttl`, and its length. The
         `state` container is created with TTL on and no default expiry; one provisioned
         elsewhere without TTL is used as it is, with a warning, since its items never expire.
+
+        `create_containers=False` (COSMOS_CREATE_CONTAINERS): the deployment owns the
+        database and containers (deployment/infra creates them), so they are only read;
+        creating them is a control-plane call that a data-plane role is refused.
 
         An empty key means Entra ID (`DefaultAzureCredential`: managed identity in Azure,
         the developer's login locally). `verify_tls=False` is for a self-signed emulator
@@ -181,9 +200,15 @@ class CosmosStore:
         )
         try:
             with _translated("database set-up"):
-                db = await client.create_database_if_not_exists(database)
+                if create_containers:
+                    db = await client.create_database_if_not_exists(database)
+                else:
+                    db = client.get_database_client(database)
                 containers = {}
                 for name in ("users", "orders", "products", "lookups", "state"):
+                    if not create_containers:
+                        containers[name] = await _existing_container(db, name)
+                        continue
                     policy = _indexing_without("/state/*" if name == "state" else "/body/?")
                     containers[name] = await db.create_container_if_not_exists(
                         name,

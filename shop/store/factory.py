@@ -40,6 +40,8 @@ class StoreSettings(Protocol):
     def cosmos_key(self) -> str: ...
     @property
     def cosmos_database(self) -> str: ...
+    @property
+    def cosmos_create_containers(self) -> bool: ...
 
 
 @dataclass
@@ -78,6 +80,7 @@ async def open_stores(
             settings.cosmos_database,
             verify_tls=cosmos_verify_tls,
             retention=retention,
+            create_containers=settings.cosmos_create_containers,
         )
     else:
         store = await SqliteStore.open(settings.sqlite_path, retention=retention)
