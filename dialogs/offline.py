@@ -24,13 +24,15 @@ from dialogs.entities import emails, order_ids, postal_address, zip_codes
 from dialogs.flows import FLOWS, TASKS, OfflineTurn
 from dialogs.flows.base import OrdersUnavailable
 from dialogs.flows.chat import answer_policy, complaint_for_a_person
+from dialogs.flows.choices import AGREEMENT, pick, spelled_out
 from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
+from dialogs.flows.slots import take_choice
 from dialogs.intents import LOW_CONFIDENCE, IntentClassifier, IntentGuess
 from dialogs.knowledge import KnowledgeBase
 from dialogs.tools.gate import is_explicit_yes, is_no
 from dialogs.tools.runner import ToolRunner
-from dialogs.turn import Channel, DialogState, EngineName, Reply, TextSink
+from dialogs.turn import Channel, Choice, DialogState, EngineName, Reply, TextSink
 
 # A message in the middle of a task switches to another task only when the classifier
 # is this sure: "the black one" must not start something new.
@@ -170,7 +172,22 @@ class OfflineEngine:
         """Feeds the message to the current task; True when the turn is answered."""
         flow = turn.flow
         spec = FLOWS[flow.name]
-        if await spec.fill(turn):
+        awaiting = flow.awaiting
+        before = flow.slots.get(awaiting) if awaiting else None
+        filled = await spec.fill(turn)
+        if flow.choices and awaiting and flow.slots.get(awaiting) == before:
+            # The question offered options: "the first one", "the address", "by mistake".
+            picked = pick(turn.text, flow.choices)
+            if picked is AGREEMENT and not filled:
+                turn.say(
+                    f"Which one do you mean: {spelled_out(flow.choices)}?",
+                    suggestions=[choice.label for choice in flow.choices],
+                )
+                return True
+            if isinstance(picked, Choice):
+                take_choice(turn, awaiting, picked.value)
+                filled = True
+        if filled:
             flow.attempts = 0
             turn.state.low_confidence_count = 0
             await spec.run(turn)

@@ -81,14 +81,26 @@ class PendingAction(BaseModel):
     proposed_at_turn: int
 
 
+class Choice(BaseModel):
+    """One option of a question that offers a few (an either/or, "which order?"): the
+    label the customer is shown, the value it puts in the awaited slot, and words in the
+    customer's own answer that point at it ("by mistake", "the address")."""
+
+    label: str
+    value: Any
+    words: list[str] = Field(default_factory=list)
+
+
 class FlowState(BaseModel):
-    """The offline engine's current task: its name, the slots filled so far, and which
-    slot the last question asked for (None when nothing is being asked)."""
+    """The offline engine's current task: its name, the slots filled so far, which slot
+    the last question asked for (None when nothing is being asked), and the options that
+    question offered, in the order shown (empty when it offered none)."""
 
     name: str
     slots: dict[str, Any] = Field(default_factory=dict)
     awaiting: str | None = None
     attempts: int = 0
+    choices: list[Choice] = Field(default_factory=list)
 
 
 class TranscriptEntry(BaseModel):

@@ -60,9 +60,14 @@ class TurnExpect(_Strict):
     handoff: bool | None = None
     verified: bool | str | None = None  # True/False, or the exact user id
     card: bool | None = None
+    # Buttons the replies offer (suggested actions), each case-insensitively; `[]` checks
+    # that none are offered (a channel that cannot show them).
+    suggestions: list[str] | None = None
     store: StoreExpect | None = None
 
-    @field_validator("contains", "not_contains", "regex", "tools", "not_tools", "actions", mode="before")
+    @field_validator(
+        "contains", "not_contains", "regex", "tools", "not_tools", "actions", "suggestions", mode="before"
+    )
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -183,6 +188,12 @@ def _check_turn(
     has_card = any(r.card for r in replies)
     if expect.card is not None and has_card != expect.card:
         problems.append(f"card expected {expect.card}, got {has_card}")
+    offered = [s.lower() for r in replies for s in r.suggested_actions]
+    if expect.suggestions is not None:
+        if not expect.suggestions and offered:
+            problems.append(f"no buttons expected, got {offered}")
+        missing = [s for s in expect.suggestions if s.lower() not in offered]
+        problems += [f"no button {s!r} (got {offered})" for s in missing]
     if problems:
         problems.append(f"the bot said: {said!r}")
     return problems

@@ -18,6 +18,7 @@ from dialogs.flows.slots import (
     propose,
     restated,
 )
+from dialogs.turn import Choice
 from dialogs.wording import describe_method, dollars, method_of, original_payment, status_words
 from shop.models import Order
 
@@ -25,6 +26,33 @@ _PROFILE_WORDS = re.compile(
     r"\b(account|profile|default|moved|home address|address on file|my address)\b", re.I
 )
 _ORDER_WORDS = re.compile(r"\b(order|package|parcel|shipment|delivery|pending)\b", re.I)
+# The two answers to "a pending order, or the default address on your account?", and the
+# words that point at each ("the address" is the account's: the order was "the order").
+_TARGETS = (
+    Choice(
+        label="A pending order",
+        value="order",
+        words=["order", "pending", "package", "parcel", "shipment", "delivery", "shipping", "one i ordered"],
+    ),
+    Choice(
+        label="My account address",
+        value="profile",
+        words=["account", "address", "default", "profile", "home", "on file", "future", "moved"],
+    ),
+)
+# The shop's two cancellation reasons (`shop.rules.CANCEL_REASONS`), as the customer says them.
+_REASONS = (
+    Choice(
+        label="No longer needed",
+        value="no longer needed",
+        words=["no longer", "not needed", "need", "anymore", "changed my mind", "want", "cheaper"],
+    ),
+    Choice(
+        label="Ordered by mistake",
+        value="ordered by mistake",
+        words=["mistake", "accident", "accidentally", "wrong", "error", "didn't mean", "duplicate", "twice"],
+    ),
+)
 
 
 # -- cancel --------------------------------------------------------------------------------------
@@ -67,7 +95,7 @@ async def run_cancel(turn: OfflineTurn) -> None:
             "reason",
             f"Can I ask why you're cancelling order {order['order_id']}: you no longer need it, "
             "or it was ordered by mistake?",
-            suggestions=["No longer needed", "Ordered by mistake"],
+            choices=_REASONS,
         )
         return
     result = await propose(
@@ -84,11 +112,11 @@ async def fill_address(turn: OfflineTurn) -> bool:
     changed = fill_order(turn)
     if changed:
         turn.slots["target"] = "order"
-    if not turn.slots.get("target") or turn.flow.awaiting == "target":
-        if _PROFILE_WORDS.search(turn.text) and not _ORDER_WORDS.search(turn.text):
-            turn.slots["target"], changed = "profile", True
-        elif _ORDER_WORDS.search(turn.text) and turn.flow.awaiting == "target":
-            turn.slots["target"], changed = "order", True
+    # An answer to "a pending order, or your account?" is read against its options
+    # (`dialogs.flows.choices`); a request says it only when it names the account.
+    names_the_account = _PROFILE_WORDS.search(turn.text) and not _ORDER_WORDS.search(turn.text)
+    if not turn.slots.get("target") and turn.flow.awaiting != "target" and names_the_account:
+        turn.slots["target"], changed = "profile", True
     address = postal_address(turn.text)
     if address and restated(turn, "address", address):
         turn.slots["address"], changed = address, True
@@ -104,7 +132,7 @@ async def run_address(turn: OfflineTurn) -> None:
             "target",
             "Should I change the shipping address of a pending order, "
             "or the default address on your account?",
-            suggestions=["A pending order", "My account address"],
+            choices=_TARGETS,
         )
         return
     order = None

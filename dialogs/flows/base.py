@@ -18,9 +18,9 @@ from typing import Any
 from dialogs.knowledge import KnowledgeBase
 from dialogs.tools.definition import ToolResult
 from dialogs.tools.runner import ToolRunner
-from dialogs.turn import Channel, DialogState, FlowState, Reply
+from dialogs.turn import Channel, Choice, DialogState, FlowState, Reply
 from dialogs.wording import describe_items, status_words
-from shop.models import Customer, Order
+from shop.models import Customer, Order, OrderItem
 
 Flow = Callable[["OfflineTurn"], Awaitable[None]]
 
@@ -98,10 +98,15 @@ class OfflineTurn:
             )
         )
 
-    def ask(self, slot: str, text: str, suggestions: Sequence[str] = ()) -> None:
-        """Asks one question and remembers which slot the answer fills."""
+    def ask(
+        self, slot: str, text: str, suggestions: Sequence[str] = (), choices: Sequence[Choice] = ()
+    ) -> None:
+        """Asks one question and remembers which slot the answer fills and, for a
+        question that offers options, the options (their labels are the buttons unless
+        `suggestions` says otherwise)."""
         self.flow.awaiting = slot
-        self.say(text, suggestions=suggestions)
+        self.flow.choices = [choice.model_copy() for choice in choices]
+        self.say(text, suggestions=suggestions or [choice.label for choice in choices])
 
     def offer(self, intent: str, question: str, slots: dict[str, Any] | None = None) -> None:
         """Asks a yes/no question whose yes starts `intent` with `slots` (no action runs
@@ -245,8 +250,17 @@ async def need_order(
         "order_id",
         f"{question}\n{turn.order_list(candidates)}",
         suggestions=[o["order_id"] for o in candidates[:6]],
+        choices=[
+            Choice(label=o["order_id"], value=o["order_id"], words=item_words(o["items"])) for o in candidates
+        ],
     )
     return None
+
+
+def item_words(items: Sequence[OrderItem]) -> list[str]:
+    """Words of the items' names by which a customer points at them ("the kettle one")."""
+    words = [w for item in items for w in re.findall(r"[a-z]+", str(item.get("name", "")).lower())]
+    return list(dict.fromkeys(w for w in words if len(w) > 3))
 
 
 def _orders_with_items(turn: OfflineTurn, orders: list[Order]) -> list[Order]:

@@ -13,9 +13,10 @@ from typing import Any
 
 from dialogs.cards import confirm_card
 from dialogs.entities import order_ids
-from dialogs.flows.base import OfflineTurn
+from dialogs.flows.base import OfflineTurn, item_words
 from dialogs.matching import items_named, payment_methods
 from dialogs.tools.definition import ToolResult
+from dialogs.turn import Choice
 from dialogs.wording import describe_item, describe_method, original_payment
 from shop.models import Customer, Order, OrderItem
 
@@ -49,6 +50,21 @@ def fill_order(turn: OfflineTurn) -> bool:
     for slot in ORDER_DEPENDENT:
         turn.slots.pop(slot, None)
     return True
+
+
+def take_choice(turn: OfflineTurn, slot: str, value: Any) -> None:
+    """Puts an option the customer picked ("the first one") into `slot`, clearing what
+    depended on the slot's old value, as the fillers do."""
+    if value == turn.slots.get(slot):
+        return
+    turn.slots[slot] = value
+    dependent = {
+        "order_id": ORDER_DEPENDENT,
+        "item_ids": ("new_item_ids",),
+        "payment_method_id": ("payment_defaulted",),
+    }.get(slot, ())
+    for other in dependent:
+        turn.slots.pop(other, None)
 
 
 async def fill_payment(turn: OfflineTurn, order: Order | None, *, exclude: str = "") -> bool:
@@ -131,16 +147,21 @@ def ask_payment(turn: OfflineTurn, customer: Customer, question: str, *, exclude
     turn.ask(
         "payment_method_id",
         f"{prefix}{question} You have: {listed}.",
-        suggestions=[method_label(description) for _, description in choices],
+        # Named methods are read by `fill_payment`; the options add "the first one".
+        choices=[Choice(label=method_label(text), value=method_id) for method_id, text in choices],
     )
 
 
 def ask_items(turn: OfflineTurn, order: Order, question: str, *, allow_all: bool = True) -> None:
     listed = "\n".join(f"- {describe_item(item, price=True)}" for item in order["items"])
-    suggestions = [str(item["name"]) for item in order["items"]]
+    options = [
+        Choice(label=str(item["name"]), value=[item["item_id"]], words=item_words([item]))
+        for item in order["items"]
+    ]
     if allow_all and len(order["items"]) > 1:
-        suggestions.append("All of them")
-    turn.ask("item_ids", f"{question}\n{listed}", suggestions=suggestions)
+        every = [item["item_id"] for item in order["items"]]
+        options.append(Choice(label="All of them", value=every, words=["all", "everything", "both"]))
+    turn.ask("item_ids", f"{question}\n{listed}", choices=options)
 
 
 def chosen_items(order: Order, item_ids: list[str]) -> list[OrderItem]:
@@ -161,6 +182,7 @@ async def propose(turn: OfflineTurn, tool: str, arguments: dict[str, Any], *, no
     result = await turn.tool(tool, **arguments)
     if result.pending is not None:
         turn.flow.awaiting = "confirm"
+        turn.flow.choices = []
         extra = f" {note}" if note else ""
         turn.say(
             f"Here's what I'll do: {result.pending.summary}{extra}\n\nShall I go ahead?",
