@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, alone and exact, so the CPU build is taken rather than a multi-GB CUDA one.
 	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt torch==2.13.0
-	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[cosmos,openai,local,voice,azure-voice,azure-safety,dev]'
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[cosmos,openai,local,voice,azure-voice,azure-safety,observability,dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

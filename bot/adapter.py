@@ -15,6 +15,7 @@ from botframework.connector.auth import AuthenticationConstants, BotFrameworkAut
 
 from bot.activity_json import activity_json
 from bot.settings import Settings
+from shop import telemetry
 from shop.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class AftercareAdapter(CloudAdapter):
         )
         if activity.type != ActivityTypes.message:
             return
+        telemetry.TURN_ERRORS.labels(str(activity.channel_id or "unknown")).inc()
         reply = STORE_UNAVAILABLE_REPLY if _caused_by(error, StoreUnavailable) else TURN_ERROR_REPLY
         try:
             await context.send_activity(reply)

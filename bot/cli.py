@@ -14,10 +14,6 @@ from bot.settings import Settings, load_settings
 from shop.errors import ConfigurationError
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 class AccessLogger(AbstractAccessLogger):
     """Access lines without query strings: those carry credentials (Direct Line tokens in
     `?t=`, the call webhook's `?secret=`, call tickets that name the caller's number)."""
@@ -36,16 +32,22 @@ class AccessLogger(AbstractAccessLogger):
 
 def serve(settings: Settings) -> None:
     from bot.service import create_app
+    from bot.telemetry import configure_logging, install_tracing
 
-    configure_logging(settings.log_level)
+    configure_logging(settings)
+    tracing = install_tracing(settings)
     logging.getLogger(__name__).info("Aftercare listening on http://%s:%d/", settings.host, settings.port)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log_class=AccessLogger,
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log_class=AccessLogger,
+        )
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # flushes the spans still batched
 
 
 def _serve_command(args: argparse.Namespace, settings: Settings) -> int:

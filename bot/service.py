@@ -46,6 +46,7 @@ from bot.sdk_patches import (
 from bot.settings import Settings
 from bot.state_storage import BotFrameworkStorage
 from bot.support_bot import SupportBot
+from bot.telemetry import MetricsEndpoint
 from dialogs import OfflineResources, build_offline_engine
 from dialogs.catalog import ProductIndex
 from dialogs.engine import SupportEngine
@@ -206,6 +207,7 @@ async def _open_stores(app: web.Application) -> AsyncIterator[None]:
             ConversationState(BotFrameworkStorage(stores.state)),
             engine,
             stream_interval_s=settings.stream_update_interval_s,
+            trace_content=settings.trace_content,
         )
         refreshing = asyncio.create_task(_refresh_catalogue(products))
         try:
@@ -484,6 +486,7 @@ def create_app(
 
     app.add_routes([web.post("/api/messages", MessagesEndpoint(adapter).handle)])
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    app.add_routes([web.get("/metrics", MetricsEndpoint(settings.metrics_token).handle)])
     # The channel is built at start-up (it needs the stores); its routes are served by it then.
     app.add_routes(deferred_routes(DIRECTLINE, DirectLineService.ROUTES))
     app.add_routes(deferred_routes(CONNECTOR, ConnectorEndpoint.ROUTES))

@@ -13,12 +13,13 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.handoff.records import HandoffMode
+from bot.telemetry import TraceExporter
 from providers.config import (
     EmbeddingsProvider,
     LlmProvider,
@@ -99,6 +100,19 @@ class Settings(BaseSettings):
     # Conversation data (state, the Direct Line log, handoffs) is deleted this many days
     # after its last write; prompts/knowledge/privacy.md tells customers 90.
     retention_days: int = Field(90, alias="RETENTION_DAYS", ge=1, le=3650)
+
+    # Observability. Traces go to Application Insights when its connection string is set,
+    # else to an OTLP collector when its endpoint is (TRACE_EXPORTER=auto); `console` prints
+    # them, `none` keeps them in. TRACE_CONTENT=true lets spans carry message text and tool
+    # arguments; off, they hold names, ids, counts, durations and outcomes only.
+    trace_exporter: TraceExporter = Field(TraceExporter.AUTO, alias="TRACE_EXPORTER")
+    trace_content: bool = Field(False, alias="TRACE_CONTENT")
+    applicationinsights_connection_string: str = Field("", alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
+    otel_exporter_otlp_endpoint: str = Field("", alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    # `text` for people, `json` (one object per line, with the conversation id) for a log store.
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    # /metrics is served to this machine only, or to anyone with this bearer token.
+    metrics_token: str = Field("", alias="METRICS_TOKEN")
 
     # Chat model. `offline` (the default) answers with the offline policy engine alone.
     llm_provider: LlmProvider = Field(LlmProvider.OFFLINE, alias="LLM_PROVIDER")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
@@ -12,8 +13,11 @@ from bot.handoff.desk import HANDOFF_PROPERTY, HandoffDesk
 from bot.redaction import redaction_notice
 from bot.replies import channel_for, to_activity, typing
 from bot.streaming import SentenceStream, TeamsStream
+from bot.telemetry import CONVERSATION
 from dialogs.turn import Channel, DialogEngine, DialogState, Reply, expected_answer
+from shop import telemetry
 from shop.errors import ConcurrencyConflict
+from shop.telemetry import content_policy, set_content, span
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +54,14 @@ class SupportBot(ActivityHandler):
         *,
         stream_interval_s: float = 1.0,
         handoff: HandoffDesk | None = None,
+        trace_content: bool = False,
     ) -> None:
         self._conversation_state = conversation_state
         self.engine = engine
         self._stream_interval_s = stream_interval_s
         self.handoff = handoff
+        # Whether a turn's spans may carry what the customer wrote (TRACE_CONTENT).
+        self.trace_content = trace_content
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -65,18 +72,39 @@ class SupportBot(ActivityHandler):
                 await turn_context.send_activity(MessageFactory.text(WELCOME, speak=WELCOME))
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        """One customer turn, traced (a root span per turn, the tools, model and store calls
+        under it) and counted, with its conversation id on every log line it writes."""
+        activity = turn_context.activity
+        channel_id = str(activity.channel_id or "unknown")
+        conversation_id = activity.conversation.id if activity.conversation else None
+        token = CONVERSATION.set(conversation_id)
+        started = time.perf_counter()
+        try:
+            with content_policy(self.trace_content), span(
+                "turn", **{"aftercare.channel": channel_id, "aftercare.conversation": conversation_id}
+            ) as current:
+                set_content(current, "aftercare.text", activity.text or "")
+                engine = await self._answer(turn_context)
+                current.set_attribute("aftercare.engine", engine)
+            telemetry.TURNS.labels(channel_id, engine).inc()
+            telemetry.TURN_SECONDS.labels(channel_id, engine).observe(time.perf_counter() - started)
+        finally:
+            CONVERSATION.reset(token)
+
+    async def _answer(self, turn_context: TurnContext) -> str:
+        """Answers the message; says which engine did ("handoff" when a person has it)."""
         activity = turn_context.activity
         text = (activity.text or "").strip()
         value: dict[str, Any] | None = activity.value if isinstance(activity.value, dict) else None
         if not text and not value:
             await turn_context.send_activity("I didn't catch any text there. Could you type your question?")
-            return
+            return "none"
         channel = channel_for(activity.channel_id)
         notice = redaction_notice(activity.channel_data)
         if notice:
             await turn_context.send_activity(MessageFactory.text(notice, speak=notice))
         if self.handoff is not None and await self._for_a_person(turn_context, text, channel):
-            return
+            return "handoff"
         teams: TeamsStream | None = None
         spoken: SentenceStream | None = None
         if self.engine.streams and _is_teams_personal_chat(turn_context):
@@ -93,7 +121,7 @@ class SupportBot(ActivityHandler):
                 # stopped in between) and the channel runs it again: doing it twice could
                 # repeat what it did, so the customer is asked instead.
                 await turn_context.send_activity(MessageFactory.text(INTERRUPTED, speak=INTERRUPTED))
-                return
+                return "none"
             state = DialogState.model_validate(cached.get(DIALOG_PROPERTY) or {})
             # A recomputed turn is not streamed again: its first try's text is already out.
             sink = (teams.on_text if teams else spoken.on_text if spoken else None) if attempt == 0 else None
@@ -112,6 +140,7 @@ class SupportBot(ActivityHandler):
         # A call listens for the shape of answer the last question asked for.
         expecting = expected_answer(state) if channel.is_voice else None
         await self._send(turn_context, replies, channel, teams, spoken, expecting)
+        return replies[0].engine if replies else "none"
 
     async def on_event_activity(self, turn_context: TurnContext) -> None:
         if turn_context.activity.name == "handoff.status" and self.handoff is not None:

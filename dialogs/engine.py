@@ -16,6 +16,7 @@ from typing import Any
 from dialogs.suggestions import Recommender, decide, declines, is_natural_end, suggestion_reply
 from dialogs.turn import Channel, DialogEngine, DialogState, EngineName, Reply, TextSink
 from providers.sentiment import Sentiment
+from shop import telemetry
 from shop.errors import AftercareError
 
 log = logging.getLogger(__name__)
@@ -107,15 +108,19 @@ class SupportEngine:
         decision = decide(state, enabled=self._recommendations)
         if not decision.open or self._recommender is None or state.verified_user_id is None:
             state.record_note(decision.note())
+            telemetry.RECOMMENDATIONS.labels("closed").inc()
             return []
         try:
             hits = await self._recommender.for_customer(state.verified_user_id)
         except AftercareError as exc:
             state.record_note(f"gate: open, {decision.reason}; no suggestions ({exc})")
+            telemetry.RECOMMENDATIONS.labels("failed").inc()
             return []
         if not hits:
             state.record_note(f"gate: open, {decision.reason}; nothing available to suggest")
+            telemetry.RECOMMENDATIONS.labels("nothing to suggest").inc()
             return []
+        telemetry.RECOMMENDATIONS.labels("suggested").inc()
         state.suggested = True
         state.record_note(f"{decision.note()}; suggested {', '.join(h.product_id for h in hits)}")
         reply = suggestion_reply(hits, channel)

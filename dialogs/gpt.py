@@ -27,6 +27,7 @@ from dialogs.tools.runner import ToolRunner
 from dialogs.turn import Channel, DialogEngine, DialogState, EngineName, Reply, TextSink
 from prompts import GPT_PROMPTS_DIR
 from providers.llm import ChatModel
+from shop import telemetry
 from shop.errors import ContentFiltered, ModelBehaviorError, ModelUnavailable
 from shop.models import Order
 
@@ -115,6 +116,8 @@ class GptDialog:
                 "the model could not answer turn %d (%s); the offline engine answers", state.turn, exc
             )
             _restore(state, before)
+            reason = "model unavailable" if isinstance(exc, ModelUnavailable) else "model misbehaved"
+            telemetry.FALLBACKS.labels(reason).inc()
             return await self._fallback.respond(text, value, state, channel)
         replies = finalize(replies, channel, "gpt")
         state.record_bot(replies)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from bot.handoff.records import HandoffRecord, HandoffStatus, Packet, QueueIndex, Role
 from bot.handoff.store import HandoffStore
+from shop import telemetry
 from shop.errors import AftercareError
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class HandoffService:
 
         record = await self.store.change(conversation_id, queue)
         assert record is not None
+        telemetry.HANDOFFS.labels(str(packet.trigger)).inc()
         next_step = await self.what_happens_next(record)
         await self.bot_said(conversation_id, [next_step])
         return record, next_step
@@ -175,6 +177,8 @@ class HandoffService:
 
         record = await self.store.change(conversation_id, take)
         assert record is not None
+        if record.claimed_at is not None:
+            telemetry.HANDOFF_WAIT.observe(max(0.0, record.claimed_at - record.queued_at))
         await self._deliver(
             record,
             f"Hi, this is {agent_name} from the support team. I've read our chat so far; how can I help?",
@@ -327,6 +331,7 @@ class HandoffService:
         ETag moved) and each open conversation whose record has a new version (a message
         written by another instance). One read, plus one per open handoff."""
         index, etag = await self.store.index()
+        telemetry.HANDOFF_QUEUE.set(len(index.queued()))
         if etag != self._seen_etag:
             self._seen_etag = etag
             self._publish({"type": "queue"})

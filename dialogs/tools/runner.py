@@ -17,6 +17,7 @@ from dialogs.tools.catalog import ALL_TOOLS
 from dialogs.tools.definition import Tool, ToolContext, ToolResult
 from dialogs.tools.gate import ConfirmationGate
 from dialogs.turn import ActionRecord, DialogState, PendingAction
+from shop import telemetry
 from shop.errors import AftercareError, ConcurrencyConflict, RetailError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -62,6 +63,18 @@ class ToolRunner:
     ) -> ToolResult:
         """Runs (or, for consequential tools, proposes) one tool call; never raises for
         a refusal, a bad argument or an unavailable store."""
+        with telemetry.span("tool", **{"aftercare.tool": name}) as current:
+            if arguments:
+                telemetry.set_content(current, "aftercare.tool.arguments", str(arguments))
+            result = await self._call(name, arguments, state)
+            outcome = "proposed" if result.pending is not None else "ok" if result.ok else "refused"
+            current.set_attribute("aftercare.tool.outcome", outcome)
+            telemetry.TOOL_CALLS.labels(name if name in self.by_name else "unknown", outcome).inc()
+            return result
+
+    async def _call(
+        self, name: str, arguments: Mapping[str, Any] | str | None, state: DialogState
+    ) -> ToolResult:
         tool = self.by_name.get(name)
         if tool is None:
             return self._failed(state, name, f"there is no tool named {name}")

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from providers.llm.base import ModelTurn, TextSink, ToolCall, Usage
-from shop.errors import ContentFiltered, ModelUnavailable
+from shop import telemetry
+from shop.errors import ContentFiltered, ModelError, ModelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,36 @@ class OpenAIChatModel:
         self.breaker = breaker
 
     async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        deadline: float,
+        on_text: TextSink | None = None,
+    ) -> ModelTurn:
+        """One model answer, traced (a span with the token usage) and counted."""
+        started = time.perf_counter()
+        with telemetry.span(
+            "model.chat", **{"gen_ai.request.model": self._model, "gen_ai.system": self.name}
+        ) as current:
+            try:
+                turn = await self._complete(messages, tools, deadline=deadline, on_text=on_text)
+            except ModelError as exc:
+                outcome = "filtered" if isinstance(exc, ContentFiltered) else "failed"
+                telemetry.MODEL_CALLS.labels(self.name, outcome).inc()
+                telemetry.fail(current, outcome)
+                raise
+            finally:
+                telemetry.MODEL_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+            current.set_attribute("gen_ai.usage.input_tokens", turn.usage.prompt_tokens)
+            current.set_attribute("gen_ai.usage.output_tokens", turn.usage.completion_tokens)
+            current.set_attribute("aftercare.tool_calls", len(turn.tool_calls))
+            telemetry.MODEL_CALLS.labels(self.name, "ok").inc()
+            telemetry.MODEL_TOKENS.labels(self.name, "prompt").inc(turn.usage.prompt_tokens)
+            telemetry.MODEL_TOKENS.labels(self.name, "completion").inc(turn.usage.completion_tokens)
+            return turn
+
+    async def _complete(
         self,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],

@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from shop import telemetry
 from shop.errors import ConcurrencyConflict, ConfigurationError, StoreUnavailable
 from shop.store import jsondoc
 from shop.store.base import (
@@ -101,15 +102,25 @@ def _lookup_ids(doc: JsonDict) -> list[str]:
 
 @contextlib.contextmanager
 def _translated(what: str) -> Iterator[None]:
-    """Turns SDK and network failures into the app's store errors."""
-    try:
-        yield
-    except exceptions.CosmosAccessConditionFailedError as exc:
-        raise ConcurrencyConflict(f"Etag conflict: precondition is not met for {what}") from exc
-    except exceptions.CosmosHttpResponseError as exc:
-        raise StoreUnavailable(f"Cosmos DB refused {what} (HTTP {exc.status_code})") from exc
-    except (AzureError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise StoreUnavailable(f"Cosmos DB is unreachable ({what}): {type(exc).__name__}") from exc
+    """Turns SDK and network failures into the app's store errors; traces and counts the call."""
+    # The operation's kind, not its key: "read" from orders, not which order.
+    kind = what.split(" ")[1] if what.startswith("a ") else "state" if what.startswith("state") else "other"
+    with telemetry.span("store.cosmos", **{"db.system": "cosmosdb", "db.operation": kind}) as current:
+        outcome = "failed"
+        try:
+            yield
+            outcome = "ok"
+        except exceptions.CosmosAccessConditionFailedError as exc:
+            outcome = "conflict"
+            raise ConcurrencyConflict(f"Etag conflict: precondition is not met for {what}") from exc
+        except exceptions.CosmosHttpResponseError as exc:
+            telemetry.fail(current, f"HTTP {exc.status_code}")
+            raise StoreUnavailable(f"Cosmos DB refused {what} (HTTP {exc.status_code})") from exc
+        except (AzureError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            telemetry.fail(current, type(exc).__name__)
+            raise StoreUnavailable(f"Cosmos DB is unreachable ({what}): {type(exc).__name__}") from exc
+        finally:
+            telemetry.STORE_CALLS.labels("cosmos", kind, outcome).inc()
 
 
 def _env_proxies_for(endpoint: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import aiosqlite
 
+from shop import telemetry
 from shop.errors import ConcurrencyConflict, StoreUnavailable
 from shop.store import jsondoc
 from shop.store.base import (
@@ -302,16 +303,27 @@ class SqliteStore:
     # -- plumbing ----------------------------------------------------------------------
 
     async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return list(await self._db.execute_fetchall(sql, params))
-        except (sqlite3.Error, ValueError) as exc:
-            raise StoreUnavailable(f"SQLite read failed: {exc}") from exc
+        with telemetry.span("store.read", **{"db.system": "sqlite", "db.statement": sql}) as current:
+            try:
+                rows = list(await self._db.execute_fetchall(sql, params))
+            except (sqlite3.Error, ValueError) as exc:
+                telemetry.STORE_CALLS.labels("sqlite", "read", "failed").inc()
+                telemetry.fail(current, type(exc).__name__)
+                raise StoreUnavailable(f"SQLite read failed: {exc}") from exc
+            telemetry.STORE_CALLS.labels("sqlite", "read", "ok").inc()
+            return rows
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> aiosqlite.Cursor:
-        try:
-            return await self._db.execute(sql, params)
-        except (sqlite3.Error, ValueError) as exc:
-            raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+        # The statement, never its parameters: those hold what customers wrote.
+        with telemetry.span("store.write", **{"db.system": "sqlite", "db.statement": sql}) as current:
+            try:
+                cursor = await self._db.execute(sql, params)
+            except (sqlite3.Error, ValueError) as exc:
+                telemetry.STORE_CALLS.labels("sqlite", "write", "failed").inc()
+                telemetry.fail(current, type(exc).__name__)
+                raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+            telemetry.STORE_CALLS.labels("sqlite", "write", "ok").inc()
+            return cursor
 
     async def _rollback(self) -> None:
         # Fails only when no transaction is open, and then there is nothing to undo.
