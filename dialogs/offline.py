@@ -22,8 +22,9 @@ from typing import Any
 from dialogs.cards import finalize
 from dialogs.entities import emails, order_ids, postal_address, zip_codes
 from dialogs.flows import FLOWS, TASKS, OfflineTurn
+from dialogs.flows.asides import Aside, answer_aside, courtesy, find_aside, resume
 from dialogs.flows.base import OrdersUnavailable
-from dialogs.flows.chat import answer_policy, complaint_for_a_person
+from dialogs.flows.chat import complaint_for_a_person
 from dialogs.flows.choices import AGREEMENT, pick, spelled_out
 from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
@@ -39,8 +40,9 @@ from dialogs.turn import Channel, Choice, DialogState, EngineName, Reply, TextSi
 SWITCH_CONFIDENCE = 0.5
 # Unanswered questions in one task before the engine offers a person.
 MAX_REASKS = 1
-# Intents that are answered in passing; the current task then carries on.
-_ASIDES = frozenset({"policy_question", "product_info"})
+# A question in the middle of a task starts another task, rather than being answered in
+# passing (`dialogs.flows.asides`), only when the classifier is this sure.
+CLEAR_REQUEST = 0.65
 # Intents that are one task under two names (the order's status decides which tool).
 _SAME_TASK = MappingProxyType({"exchange_items": "modify_items", "modify_items": "modify_items"})
 # Intents that, said in answer to "what's your name?", are a request and not a name.
@@ -196,11 +198,20 @@ class OfflineEngine:
             turn.end_flow()
             turn.say("OK, I've left that; nothing was changed. Is there anything else I can help with?")
             return True
-        guess = await self._classify(turn)
+        opening, rest = courtesy(turn.text)
+        # A bare "ok" to a summary is not a yes, and not an aside either: the summary goes.
+        plain = opening is not None and not rest and not (superseded and opening == "ack")
+        aside: Aside | None = opening if plain else None
+        guess = await self._classify(turn, rest)
         confident = guess.score >= SWITCH_CONFIDENCE
         same = _SAME_TASK.get(guess.intent, guess.intent) == _SAME_TASK.get(flow.name, flow.name)
-        if confident and guess.intent in _ASIDES:
-            await self._aside(turn, guess.intent)
+        new_task = guess.intent in _REQUESTS and not same and guess.score >= CLEAR_REQUEST
+        aside = aside or await find_aside(turn, guess, rest, sure=SWITCH_CONFIDENCE, new_task=new_task)
+        if aside is not None:
+            # Answered in passing; the task carries on, and nothing counts as not understood.
+            turn.state.low_confidence_count = 0
+            await answer_aside(turn, aside, rest or turn.text)
+            await resume(turn, flow, spec.run)
             return True
         if superseded:
             turn.end_flow()
@@ -221,18 +232,6 @@ class OfflineEngine:
         turn.say("Sorry, I didn't quite get that.")
         await spec.run(turn)
         return True
-
-    async def _aside(self, turn: OfflineTurn, intent: str) -> None:
-        """Answers a policy or product question without losing the task in progress."""
-        saved = turn.state.flow
-        if intent == "policy_question":
-            await answer_policy(turn)
-        else:
-            await FLOWS[intent].run(turn)
-        turn.state.flow = saved
-        if saved is not None:
-            turn.say("Now, back to where we were.")
-            await FLOWS[saved.name].run(turn)
 
     async def _fresh(self, turn: OfflineTurn) -> None:
         """A message outside any task: start what it asks for, or ask again."""
@@ -283,15 +282,17 @@ class OfflineEngine:
         await spec.fill(turn)
         await spec.run(turn)
 
-    async def _classify(self, turn: OfflineTurn) -> IntentGuess:
-        guess = await self.classifier.classify(turn.text)
-        if guess.intent != "change_address" and postal_address(turn.text) is not None:
+    async def _classify(self, turn: OfflineTurn, text: str = "") -> IntentGuess:
+        """The intent of `text` (default: the whole message)."""
+        text = text or turn.text
+        guess = await self.classifier.classify(text)
+        if guess.intent != "change_address" and postal_address(text) is not None:
             # A whole postal address says where something should go, whatever verb comes
             # with it ("ship order ... to 12 Park Lane ..." reads like tracking otherwise).
             guess = IntentGuess(
                 "change_address", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score
             )
-        elif guess.intent != "complaint" and complaint_for_a_person(turn.text) is not None:
+        elif guess.intent != "complaint" and complaint_for_a_person(text) is not None:
             # "My parcel never arrived" reads like tracking, but it is a complaint the
             # tools cannot settle: it goes to a person, not to a status read-back.
             guess = IntentGuess("complaint", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score)

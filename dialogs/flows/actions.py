@@ -26,6 +26,8 @@ _PROFILE_WORDS = re.compile(
     r"\b(account|profile|default|moved|home address|address on file|my address)\b", re.I
 )
 _ORDER_WORDS = re.compile(r"\b(order|package|parcel|shipment|delivery|pending)\b", re.I)
+# Words that name an order for sure ("the delivery address" may be the account's).
+_AN_ORDER = re.compile(r"\b(orders?|package|parcel|shipment|pending)\b", re.I)
 # The two answers to "a pending order, or the default address on your account?", and the
 # words that point at each ("the address" is the account's: the order was "the order").
 _TARGETS = (
@@ -112,11 +114,14 @@ async def fill_address(turn: OfflineTurn) -> bool:
     changed = fill_order(turn)
     if changed:
         turn.slots["target"] = "order"
-    # An answer to "a pending order, or your account?" is read against its options
-    # (`dialogs.flows.choices`); a request says it only when it names the account.
-    names_the_account = _PROFILE_WORDS.search(turn.text) and not _ORDER_WORDS.search(turn.text)
-    if not turn.slots.get("target") and turn.flow.awaiting != "target" and names_the_account:
-        turn.slots["target"], changed = "profile", True
+    # A request names the account or an order; an answer to "a pending order, or your
+    # account?" is read against that question's options (`dialogs.flows.choices`).
+    if not turn.slots.get("target") and turn.flow.awaiting != "target":
+        account, order = _PROFILE_WORDS.search(turn.text), _ORDER_WORDS.search(turn.text)
+        if account and not order:
+            turn.slots["target"], changed = "profile", True
+        elif _AN_ORDER.search(turn.text) and not account:
+            turn.slots["target"], changed = "order", True
     address = postal_address(turn.text)
     if address and restated(turn, "address", address):
         turn.slots["address"], changed = address, True

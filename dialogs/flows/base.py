@@ -57,6 +57,8 @@ class OfflineTurn:
     knowledge: KnowledgeBase
     intent: str | None = None
     replies: list[Reply] = field(default_factory=list)
+    # True while an aside is answered in the middle of a task (`dialogs.flows.asides`).
+    in_aside: bool = False
     _customer: Customer | None = None
     _orders: dict[str, Order] = field(default_factory=dict)
 

@@ -118,9 +118,9 @@ async def run_policy(turn: OfflineTurn) -> None:
     await answer_policy(turn)
 
 
-async def answer_policy(turn: OfflineTurn) -> bool:
+async def answer_policy(turn: OfflineTurn, question: str = "") -> bool:
     """Answers from the policy documents, quoting the best passage; False when none fits."""
-    answer = await turn.knowledge.answer(turn.text)
+    answer = await turn.knowledge.answer(question or turn.text)
     turn.state.record_tool("search_policies", answer is not None)
     if answer is None:
         turn.say(

@@ -140,26 +140,38 @@ async def run_product_info(turn: OfflineTurn) -> None:
         turn.say(f"Sorry, I can't look at the catalogue right now: {catalogue.error}.")
         return
     products: dict[str, str] = catalogue.data
-    said = turn.text.lower()
-    named = [
-        name
-        for name in products
-        if re.search(rf"\b{re.escape(name.lower().split()[-1].rstrip('s'))}s?\b", said)
-    ]
-    named = [n for n in named if n.lower() in said] or named
+    named = products_named(turn.text, products)
     if len(named) != 1:
         if await _answer_from_search(turn):
             return
         listed = (
             ", ".join(products) if not turn.channel.is_voice else ", ".join(list(products)[:8]) + " and more"
         )
-        turn.say(f"We sell: {listed}. Which one would you like to know about?")
+        more = "" if turn.in_aside else " Which one would you like to know about?"
+        turn.say(f"We sell: {listed}.{more}")
         return
     result = await turn.tool("get_product_details", product_id=products[named[0]])
     if not result.ok:
         turn.say(f"Sorry, I can't look that up right now: {result.error}.")
         return
     turn.say(_product_answer(result.data, turn.text))
+
+
+def products_named(text: str, products: dict[str, str]) -> list[str]:
+    """Catalogue product names the text mentions ("the kettles" names "Electric Kettle"
+    and "Tea Kettle"; "the tea kettle" only the latter)."""
+    said = text.lower()
+    named = [
+        name
+        for name in products
+        if re.search(rf"\b{re.escape(name.lower().split()[-1].rstrip('s'))}s?\b", said)
+    ]
+    return [n for n in named if n.lower() in said] or named
+
+
+async def names_a_product(turn: OfflineTurn, text: str) -> bool:
+    catalogue = await turn.tool("list_all_product_types")
+    return catalogue.ok and bool(products_named(text, catalogue.data))
 
 
 async def _answer_from_search(turn: OfflineTurn) -> bool:
@@ -177,15 +189,14 @@ async def _answer_from_search(turn: OfflineTurn) -> bool:
             )
         else:
             lines.append(f"**{hit['name']}**: out of stock right now")
+    # In the middle of a task the task's own question follows: no second question.
     if turn.channel.is_voice:
         names = [hit["name"] for hit in found.data]
-        turn.say(f"The closest we have: {join_words(names)}. Which one shall I tell you about?")
+        more = "" if turn.in_aside else " Which one shall I tell you about?"
+        turn.say(f"The closest we have: {join_words(names)}.{more}")
     else:
-        turn.say(
-            "Here's what we have that fits:\n"
-            + "\n".join(f"- {line}" for line in lines)
-            + "\n\nWhich one would you like to know more about?"
-        )
+        more = "" if turn.in_aside else "\n\nWhich one would you like to know more about?"
+        turn.say("Here's what we have that fits:\n" + "\n".join(f"- {line}" for line in lines) + more)
     return True
 
 
