@@ -15,7 +15,9 @@ gets the same messages.
 
 Targets: `echo` (the stock echo bot), `sqlite` (Aftercare on the embedded store), `cosmos`
 (Aftercare on the local Cosmos DB protocol server, tests/support/cosmos.py, started for the
-run on the same machine: it measures the client path, not Azure's latency).
+run on the same machine: it measures the client path, not Azure's latency), `traced`
+(`sqlite` with every span exported over OTLP/HTTP to a sink on loopback, started for the
+run: the cost of tracing; metrics are on in every Aftercare target).
 
 Run: `.venv/bin/python -m bench.turns [--conversations 32] [--turns 10] [--targets echo,sqlite,cosmos]`
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.server
 import json
 import os
 import socket
@@ -31,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -139,8 +143,42 @@ def wait_until_healthy(process: subprocess.Popen[bytes], url: str, name: str) ->
 
 
 @contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP collector stand-in that takes every export and drops it."""
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
 def serve(target: str, workdir: Path) -> Iterator[tuple[str, int]]:
-    if target == "cosmos":
+    if target == "traced":
+        with otlp_sink() as collector:
+            traced = {
+                "STORE": "sqlite",
+                "SQLITE_PATH": str(workdir / "traced.sqlite3"),
+                "TRACE_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
+            }
+            with serve_process(target, workdir, traced) as served:
+                yield served
+    elif target == "cosmos":
         with cosmos_server() as endpoint:
             cosmos = {"STORE": "cosmos", "COSMOS_ENDPOINT": endpoint, "COSMOS_KEY": TEST_KEY}
             with serve_process(target, workdir, cosmos) as served:
