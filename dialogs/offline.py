@@ -16,18 +16,18 @@ any conversation from its `DialogState`.
 from __future__ import annotations
 
 import re
-from types import MappingProxyType
 from typing import Any
 
 from dialogs.cards import finalize
 from dialogs.entities import emails, order_ids, postal_address, zip_codes
-from dialogs.flows import FLOWS, TASKS, OfflineTurn
+from dialogs.flows import FLOWS, TASKS, OfflineTurn, same_task
 from dialogs.flows.asides import Aside, answer_aside, courtesy, find_aside, resume
 from dialogs.flows.base import OrdersUnavailable
 from dialogs.flows.chat import complaint_for_a_person
 from dialogs.flows.choices import AGREEMENT, pick, spelled_out
 from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
+from dialogs.flows.requests import split_requests, take_queued
 from dialogs.flows.slots import take_choice
 from dialogs.intents import LOW_CONFIDENCE, IntentClassifier, IntentGuess
 from dialogs.knowledge import KnowledgeBase
@@ -43,13 +43,12 @@ MAX_REASKS = 1
 # A question in the middle of a task starts another task, rather than being answered in
 # passing (`dialogs.flows.asides`), only when the classifier is this sure.
 CLEAR_REQUEST = 0.65
-# Intents that are one task under two names (the order's status decides which tool).
-_SAME_TASK = MappingProxyType({"exchange_items": "modify_items", "modify_items": "modify_items"})
 # Intents that, said in answer to "what's your name?", are a request and not a name.
 _REQUESTS = (TASKS - {"verify_identity"}) | {"human_agent", "policy_question", "product_info", "complaint"}
 # Read-only tasks a follow-up ("and what about #W...?") may repeat for another order.
 _LOOKUPS = frozenset({"order_status", "track_shipment", "refund_status"})
 _FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|also|and for)\b", re.I)
+_LEAVING = re.compile(r"\b(bye|goodbye|that'?s all|that'?s it|nothing else)\b", re.I)
 _NEVER_MIND = re.compile(r"\b(never ?mind|forget (it|about it)|not anymore|leave it|skip it)\b", re.I)
 
 
@@ -90,11 +89,15 @@ class OfflineEngine:
             # Another engine answered since this task's last question: the question is
             # no longer the one the customer is answering.
             state.flow = None
+        if state.queued and _last_engine(state) not in (None, self.name):
+            state.queued = []  # the other engine has answered the whole message by now
         flow_before = state.flow.model_copy(deep=True) if state.flow is not None else None
+        queued_before = list(state.queued)
         try:
             await self._respond(turn)
+            await take_queued(turn, self._start)  # what waited behind a task that just ended
         except OrdersUnavailable:
-            state.flow = flow_before
+            state.flow, state.queued = flow_before, queued_before
             turn.replies = []
             turn.say(
                 "Sorry, our order system isn't answering right now, so I can't look at that. "
@@ -151,11 +154,23 @@ class OfflineEngine:
             await FLOWS[flow.name].run(turn)  # the task that was waiting for verification
             return True
         turn.end_flow()
+        if await self._several(turn):
+            return True
         guess = await self._classify(turn)
         if guess.intent in TASKS - {"verify_identity"} and guess.score >= SWITCH_CONFIDENCE:
             await self._start(turn, guess.intent)
         else:
             turn.say("What can I help you with?")
+        return True
+
+    async def _several(self, turn: OfflineTurn) -> bool:
+        """Several requests in the message: answered in order, or queued behind the first
+        that needs the customer; False when the message is one request."""
+        requests = await split_requests(turn.text, lambda text: self._classify(turn, text))
+        if len(requests) < 2:
+            return False
+        turn.state.queued = requests
+        await take_queued(turn, self._start, announce=True)
         return True
 
     async def _offer_answer(self, turn: OfflineTurn) -> bool:
@@ -196,6 +211,8 @@ class OfflineEngine:
             return True
         if is_no(turn.text) or _NEVER_MIND.search(turn.text):
             turn.end_flow()
+            if _LEAVING.search(turn.text):
+                turn.state.queued = []  # "forget it, bye": nothing else either
             turn.say("OK, I've left that; nothing was changed. Is there anything else I can help with?")
             return True
         opening, rest = courtesy(turn.text)
@@ -204,7 +221,7 @@ class OfflineEngine:
         aside: Aside | None = opening if plain else None
         guess = await self._classify(turn, rest)
         confident = guess.score >= SWITCH_CONFIDENCE
-        same = _SAME_TASK.get(guess.intent, guess.intent) == _SAME_TASK.get(flow.name, flow.name)
+        same = same_task(guess.intent, flow.name)
         new_task = guess.intent in _REQUESTS and not same and guess.score >= CLEAR_REQUEST
         aside = aside or await find_aside(turn, guess, rest, sure=SWITCH_CONFIDENCE, new_task=new_task)
         if aside is not None:
@@ -247,6 +264,8 @@ class OfflineEngine:
             return
         if is_explicit_yes(turn.text):
             turn.say("Great. What can I help you with?")
+            return
+        if await self._several(turn):
             return
         guess = await self._classify(turn)
         follow_up = _previous_task(state) if _FOLLOW_UP.match(turn.text) and order_ids(turn.text) else None

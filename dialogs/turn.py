@@ -103,6 +103,15 @@ class FlowState(BaseModel):
     choices: list[Choice] = Field(default_factory=list)
 
 
+class QueuedRequest(BaseModel):
+    """A request the customer made in the same message as others, waiting its turn: the
+    words of that request, the intent they were read as, and the order it names."""
+
+    text: str
+    intent: str
+    order_id: str | None = None
+
+
 class TranscriptEntry(BaseModel):
     """One line of the conversation. `note` lines are the bot's own records (a
     recommendation gate's decision and its reason): kept for staff, never shown to the
@@ -158,6 +167,9 @@ class DialogState(BaseModel):
     verification_failures: int = 0
     pending_action: PendingAction | None = None
     flow: FlowState | None = None
+    # Further requests of one message ("the status of #W1, and has #W2 shipped?"), taken
+    # in order once the task in progress is done (offline engine).
+    queued: list[QueuedRequest] = Field(default_factory=list)
     low_confidence_count: int = 0
     # Requests in a row the assistant cannot help with (a second one goes to a person).
     out_of_scope_count: int = 0

@@ -56,4 +56,13 @@ TASKS = frozenset(
     }
 )
 
-__all__ = ["FLOWS", "TASKS", "FlowSpec", "OfflineTurn"]
+# Intents that are one task under two names (the order's status decides which tool).
+_ONE_TASK = MappingProxyType({"exchange_items": "modify_items"})
+
+
+def same_task(intent: str, other: str) -> bool:
+    """True when the two intents are the same task ("exchange" and "change items")."""
+    return _ONE_TASK.get(intent, intent) == _ONE_TASK.get(other, other)
+
+
+__all__ = ["FLOWS", "TASKS", "FlowSpec", "OfflineTurn", "same_task"]

@@ -32,6 +32,7 @@ async def run_greeting(turn: OfflineTurn) -> None:
 
 async def run_goodbye(turn: OfflineTurn) -> None:
     turn.end_flow()
+    turn.state.queued = []  # the customer is leaving: nothing more waits
     turn.say(f"You're welcome{_name(turn)}! Have a great day.")
 
 
