@@ -393,6 +393,7 @@ async def _voice_channel(app: web.Application) -> AsyncIterator[None]:
         idle_timeout_s=settings.voice_idle_timeout_s,
         bot_id=settings.app_id or "aftercare-bot",
         bot_name=BOT_NAME,
+        max_calls=settings.voice_max_calls,
         require_tickets=phone_number,
     )
     app[VOICE] = voice

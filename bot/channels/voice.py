@@ -39,6 +39,7 @@ from bot.channels.acs_media import (
     BadFrame,
     Ignored,
     KeyPressed,
+    UnsupportedAudio,
     audio_out,
     parse,
 )
@@ -48,7 +49,7 @@ from bot.errors import ChannelError, Unauthorized
 from bot.rate_limits import RateLimits
 from bot.redaction import redact_activity
 from providers.speech import Listener, SpeechStarted, TextToSpeech, Utterance
-from providers.speech.audio import float_to_pcm, pcm_to_float
+from providers.speech.audio import StreamResampler, float_to_pcm, pcm_to_float
 from providers.speech.base import BYTES_PER_SAMPLE, SAMPLE_RATE, Expectation
 from providers.speech.stack import SpeechStack
 from shop.errors import ConfigurationError, SpeechUnavailable
@@ -95,6 +96,20 @@ class CallStats:
     timings: list[TurnTiming] = field(default_factory=list)
 
 
+class LinesBusy(ChannelError):
+    """Every line this instance serves is taken. A 503, the one 5xx the phone channel
+    answers on purpose: it is the server's capacity, not the client's fault (429), and it
+    comes before the WebSocket upgrade, so the client reads a status and a sentence rather
+    than a socket that opens and drops. ACS does not retry a media stream it could not
+    open (the call gets a MediaStreamingFailed event), so Retry-After serves the other
+    clients (a softphone, a load test); the call webhook is where calls beyond capacity
+    should be turned away before they are answered."""
+
+    status = 503
+    code = "ServiceUnavailable"
+    retry_after_s = 5
+
+
 class VoiceChannel:
     ROUTES: ClassVar[RouteSpecs] = (("GET", "/api/voice", "connect"),)
 
@@ -108,9 +123,14 @@ class VoiceChannel:
         idle_timeout_s: float,
         bot_id: str,
         bot_name: str,
+        max_calls: int,
         require_tickets: bool = False,
     ) -> None:
         self._speech = speech
+        self._max_calls = max_calls
+        # Calls admitted, counted before the awaits that answer them, so calls arriving
+        # together cannot all pass the check (`calls` fills only once a call is set up).
+        self._lines_in_use = 0
         self._require_tickets = require_tickets
         self._run_turn = run_turn
         self._tickets = tickets
@@ -134,6 +154,19 @@ class VoiceChannel:
                 status=426,
                 code="UpgradeRequired",
             )
+        # The speech provider's pool has its own limit (from the same setting), but the
+        # stack may be shared by several apps (the tests): the channel keeps its own count.
+        if self._lines_in_use >= self._max_calls:
+            raise LinesBusy("every phone line is busy; please call again shortly")
+        self._lines_in_use += 1
+        try:
+            return await self._answer(request, ws, caller, call_id)
+        finally:
+            self._lines_in_use -= 1
+
+    async def _answer(
+        self, request: web.Request, ws: web.WebSocketResponse, caller: str, call_id: str
+    ) -> web.StreamResponse:
         try:
             stt, tts = await self._speech.ready()
             listener = await stt.listener()
@@ -244,6 +277,8 @@ class Call:
         self._timings = timings
         self.stats = CallStats()
         self._format = AudioFormat(SAMPLE_RATE)
+        # The caller's audio, frame by frame, to 16 kHz when the call streams another rate.
+        self._resampler: StreamResampler | None = None
         self._turns: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._sentences: asyncio.Queue[tuple[str, TurnTiming | None]] = asyncio.Queue()
         self._turn_task: asyncio.Task[None] | None = None
@@ -294,6 +329,13 @@ class Call:
                 elif isinstance(media, Ignored):
                     log.debug("call %s: ignored a %s frame", self.conversation_id, media.kind)
                 bad_in_a_row = 0
+            except UnsupportedAudio as exc:
+                # The caller's audio could not be heard, nor the bot's played: ending the
+                # call beats a bot that never understands (ACS sends the metadata once).
+                self.stats.bad_frames += 1
+                log.warning("call %s: %s; ending it", self.conversation_id, exc)
+                await ws.close(code=1003, message=b"unsupported audio format")
+                return
             except BadFrame as exc:
                 self.stats.bad_frames += 1
                 bad_in_a_row += 1
@@ -305,16 +347,17 @@ class Call:
                     return
 
     def _use_format(self, announced: AudioFormat) -> None:
-        if announced.encoding != "PCM" or announced.channels != 1:
-            raise BadFrame(f"unsupported audio: {announced.encoding}, {announced.channels} channels")
+        # `parse` let through only the formats a call can take (16-bit PCM, mono).
+        self._format = announced
+        self._resampler = None
         if announced.sample_rate != SAMPLE_RATE:
             log.info("call %s streams %d Hz audio; resampling", self.conversation_id, announced.sample_rate)
-        self._format = announced
+            self._resampler = StreamResampler(announced.sample_rate, SAMPLE_RATE)
 
     def _to_call_audio(self, pcm: bytes) -> bytes:
-        if self._format.sample_rate == SAMPLE_RATE:
+        if self._resampler is None:
             return pcm
-        return float_to_pcm(_resample(pcm_to_float(pcm), self._format.sample_rate, SAMPLE_RATE))
+        return float_to_pcm(self._resampler(pcm_to_float(pcm)))
 
     async def _hear(self, pcm: bytes) -> None:
         for heard in await self._listener.hear(pcm):
@@ -425,6 +468,11 @@ class Call:
                 return  # the caller hung up
             finally:
                 producer.cancel()
+                # Room for the end marker the cancelled producer puts on its way out: in a
+                # full queue it waited for a reader that had left, and this task with it, so
+                # a caller who spoke over a long answer was never heard again.
+                while not pieces.empty():
+                    pieces.get_nowait()
                 await asyncio.gather(producer, return_exceptions=True)
 
     async def _synthesise(self, text: str, pieces: asyncio.Queue[bytes | None]) -> None:

@@ -89,6 +89,10 @@ class AzureSpeechToText:
             raise
         return listener
 
+    @property
+    def calls_in_progress(self) -> int:
+        return self._calls
+
     def _call_ended(self) -> None:
         self._calls -= 1
 

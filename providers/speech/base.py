@@ -88,6 +88,11 @@ class SpeechToText(Protocol):
 
     async def listener(self) -> Listener: ...
 
+    @property
+    def calls_in_progress(self) -> int:
+        """Listeners lent and not yet closed: what a call that ended must give back."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -184,6 +184,10 @@ class PocketsphinxSpeechToText:
             raise
         return LocalListener(vad, recognizer, self._endpointing, self._executor, self._give_back)
 
+    @property
+    def calls_in_progress(self) -> int:
+        return self._lent
+
     def _give_back(self, recognizer: _Recognizer) -> None:
         self._lent -= 1
         self._idle.append(recognizer)
