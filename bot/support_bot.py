@@ -80,9 +80,12 @@ class SupportBot(ActivityHandler):
         token = CONVERSATION.set(conversation_id)
         started = time.perf_counter()
         try:
-            with content_policy(self.trace_content), span(
-                "turn", **{"aftercare.channel": channel_id, "aftercare.conversation": conversation_id}
-            ) as current:
+            with (
+                content_policy(self.trace_content),
+                span(
+                    "turn", **{"aftercare.channel": channel_id, "aftercare.conversation": conversation_id}
+                ) as current,
+            ):
                 set_content(current, "aftercare.text", activity.text or "")
                 engine = await self._answer(turn_context)
                 current.set_attribute("aftercare.engine", engine)

@@ -52,6 +52,7 @@ from providers.speech import Listener, SpeechStarted, TextToSpeech, Utterance
 from providers.speech.audio import StreamResampler, float_to_pcm, pcm_to_float
 from providers.speech.base import BYTES_PER_SAMPLE, SAMPLE_RATE, Expectation
 from providers.speech.stack import SpeechStack
+from shop import telemetry
 from shop.errors import ConfigurationError, SpeechUnavailable
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,10 @@ class VoiceChannel:
 
     async def connect(self, request: web.Request) -> web.StreamResponse:
         caller, call_id = self._identify(request)
-        self._limits.per_address(self._limits.conversations, request)
+        if not request.query.get("ticket"):
+            # A ticketed call was answered by ACS, which opens every call's socket from a
+            # few addresses: only ticketless (local) callers spend an address's budget.
+            self._limits.per_address(self._limits.conversations, request)
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30.0)
         if not ws.can_prepare(request).ok:
             raise ChannelError(
@@ -191,12 +195,14 @@ class VoiceChannel:
             timings=self.timings,
         )
         self.calls[call.conversation_id] = call
+        telemetry.CALLS_ACTIVE.inc()
         try:
             await ws.prepare(request)
             log.info("call %s connected (caller %s)", call.conversation_id, masked(caller))
             await call.run()
         finally:
             self.calls.pop(call.conversation_id, None)
+            telemetry.CALLS_ACTIVE.dec()
             await listener.aclose()
             log.info(
                 "call %s ended: %d turns, %d barge-ins, %d bad frames",
@@ -234,6 +240,24 @@ class VoiceChannel:
     async def aclose(self) -> None:
         for call in list(self.calls.values()):
             await call.hang_up()
+
+
+def _observe(timing: TurnTiming) -> None:
+    """The turn's stages into the voice latency histogram (and a span for the trace)."""
+    if timing.reply_at is None or timing.first_audio_at is None:
+        return
+    stages = {
+        "endpointing": timing.recognized_at - timing.speech_ended_at,
+        "bot": timing.reply_at - timing.recognized_at,
+        "speech": timing.first_audio_at - timing.reply_at,
+        "total": timing.first_audio_at - timing.speech_ended_at,
+    }
+    for stage, seconds in stages.items():
+        telemetry.VOICE_LATENCY.labels(stage).observe(max(0.0, seconds))
+    with telemetry.span(
+        "voice.response", **{f"aftercare.voice.{k}_ms": round(v * 1000, 1) for k, v in stages.items()}
+    ):
+        pass
 
 
 def _is_loopback(address: str) -> bool:
@@ -498,6 +522,7 @@ class Call:
             if timing is not None and timing.first_audio_at is None:
                 timing.first_audio_at = now
                 self._timings.append(timing)
+                _observe(timing)
             self._audible_until = max(now, self._audible_until) + len(chunk) / bytes_per_s
 
     def _from_call_audio(self, pcm: bytes) -> bytes:
