@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.telemetry import CONVERSATION, RedactingFilter, mask
 from dialogs import OfflineResources
 from tests.gpt.test_gpt_directline import IVAN_EMAIL, shop_model, turn
+from tests.handoff.conftest import say, texts
 from tests.support.directline import start_conversation
 from tests.support.scripted_openai import ScriptedOpenAI
 
@@ -211,3 +212,24 @@ def test_log_lines_carry_the_conversation_and_no_card_email_or_phone(
     (record,) = [r for r in caplog.records if r.name == "aftercare.test"]
     assert record.getMessage() == "customer [email] paid with [card number removed]"
     assert getattr(record, "conversation_id", None) == "conv-42"
+
+
+async def test_a_card_number_reaches_no_span_even_with_trace_content_on(
+    make_settings: Callable[..., Settings],
+    offline_resources: OfflineResources,
+    spans: InMemorySpanExporter,
+    http: aiohttp.ClientSession,
+) -> None:
+    server = TestServer(create_app(make_settings(TRACE_CONTENT=True), offline_resources=offline_resources))
+    await server.start_server()
+    try:
+        conversation = await start_conversation(http, str(server.make_url("")).rstrip("/"))
+        answer = texts(await say(conversation, "my card is 4111 1111 1111 1111, can you refund to it?"))
+    finally:
+        await server.close()
+    assert "removed" in answer.lower(), answer
+    finished = spans.get_finished_spans()
+    turns = [s for s in finished if s.name == "turn"]
+    assert turns and "card number removed" in str((turns[-1].attributes or {}).get("aftercare.text"))
+    everything = " ".join(_attributes_text(s) for s in finished)
+    assert "4111" not in everything.replace(" ", "")
