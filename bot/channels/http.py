@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
+import jsonschema
 from aiohttp import web
 from botbuilder.schema import Activity
+from jsonschema import Draft202012Validator
 from msrest.exceptions import DeserializationError
 
 from bot.errors import BadRequest, Unauthorized
@@ -115,9 +119,23 @@ def deferred_routes(key: web.AppKey[Any], specs: RouteSpecs) -> list[web.RouteDe
     return [web.route(method, path, handler(name)) for method, path, name in specs]
 
 
+@functools.cache
+def _activity_schema() -> Draft202012Validator:
+    # The JSON Schema of what the app reads from an activity, shipped with the package.
+    text = resources.files("bot.channels").joinpath("schemas/activity.schema.json").read_text("utf-8")
+    schema = json.loads(text)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
 def parse_activity(body: dict[str, Any]) -> Activity:
-    """A Bot Framework activity from its JSON; 400 when a field has the wrong type (the
-    SDK's deserializer raises for a list where text belongs, a number for an account ...)."""
+    """A Bot Framework activity from its JSON: checked against the activity's JSON Schema
+    (`schemas/activity.schema.json`: the fields the bot reads, their types and lengths),
+    then deserialised; 400 with the first problem, its field named, otherwise."""
+    problem = jsonschema.exceptions.best_match(_activity_schema().iter_errors(body))
+    if problem is not None:
+        where = "/".join(str(part) for part in problem.absolute_path) or "the activity"
+        raise BadRequest(f"the activity is not well formed: {where}: {problem.message[:200]}")
     try:
         activity = Activity().deserialize(body)
     except (DeserializationError, TypeError, ValueError, AttributeError) as exc:
