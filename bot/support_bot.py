@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
-from botbuilder.schema import ChannelAccount
+from botbuilder.schema import Attachment, ChannelAccount
 
 from bot.handoff.desk import HANDOFF_PROPERTY, HandoffDesk
 from bot.redaction import redaction_notice
@@ -99,6 +99,11 @@ class SupportBot(ActivityHandler):
         activity = turn_context.activity
         text = (activity.text or "").strip()
         value: dict[str, Any] | None = activity.value if isinstance(activity.value, dict) else None
+        photos = photos_in(activity.attachments)
+        if photos:
+            # Pictures a customer pasted or attached (Teams): the dialog takes them as the
+            # photos a complaint asks for; where each one is goes into the agent's case.
+            value = {**(value or {}), "photos": photos}
         if not text and not value:
             await turn_context.send_activity("I didn't catch any text there. Could you type your question?")
             return "none"
@@ -226,3 +231,15 @@ def _is_teams_personal_chat(turn_context: TurnContext) -> bool:
         getattr(activity.conversation, "conversation_type", None) if activity.conversation else None
     )
     return activity.channel_id == "msteams" and conversation_type == "personal"
+
+
+def photos_in(attachments: list[Attachment] | None) -> list[str]:
+    """Where the message's pictures are: their URLs (a name for an inline picture, whose
+    bytes stay out of the conversation state)."""
+    found = []
+    for index, attachment in enumerate(attachments or [], start=1):
+        if not str(attachment.content_type or "").startswith("image/"):
+            continue
+        url = str(attachment.content_url or "")
+        found.append(url if url.startswith("https://") else str(attachment.name or f"picture {index}"))
+    return found[:10]

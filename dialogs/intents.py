@@ -22,6 +22,7 @@ by `aftercare eval intents` is computed by the code the engine runs.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,10 +46,15 @@ _KEYWORD_BONUS = 0.08
 _MIN_EXAMPLES = 2
 # How much the trained layer's probability counts in choosing the intent (the similarity
 # is in about 0.2-0.9); chosen by five-fold cross-validation over the examples.
-_MODEL_WEIGHT = 0.5
+_MODEL_WEIGHT = 1.0
 # ... and only among intents whose similarity is within this of the best one ("#W... cancelled"
 # is nearer cancellations than refunds; unchecked, the layer read it as a refund).
 _MODEL_MARGIN = 0.15
+# Besides the embedding, the layer reads which words and word pairs a message has
+# ("list", "my orders", "in general"): words seen in at least two examples, as a vector
+# of this length beside the unit-length embedding.
+_MIN_WORD_COUNT = 2
+_WORDS_WEIGHT = 0.6
 # The trained layer: logits scaled by this temperature, a little weight decay, and this
 # many Adam steps (enough to converge on a thousand examples; more changed nothing).
 _TEMPERATURE = 10.0
@@ -122,10 +128,15 @@ class IntentClassifier:
             name: [re.compile(rf"\b{re.escape(k)}", re.IGNORECASE) for k in spec.keywords]
             for name, spec in specs.items()
         }
+        examples = [mask(text) for spec in specs.values() for text in spec.examples]
+        counts = Counter(word for text in examples for word in set(_words(text)))
+        self._vocabulary = {
+            word: index
+            for index, word in enumerate(sorted(w for w, n in counts.items() if n >= _MIN_WORD_COUNT))
+        }
         labels = np.array([self.intents.index(name) for name in self._labels])
-        self._weights, self._bias = _train_softmax(
-            np.asarray(vectors, dtype=np.float32), labels, len(self.intents)
-        )
+        features = np.hstack([np.asarray(vectors, dtype=np.float32), self._bag_of_words(examples)])
+        self._weights, self._bias = _train_softmax(features, labels, len(self.intents))
 
     @property
     def embeddings(self) -> Embeddings:
@@ -149,11 +160,11 @@ class IntentClassifier:
         for index, intent in enumerate(self.intents):
             if any(pattern.search(text) for pattern in self._keywords[intent]):
                 similarity[index] += _KEYWORD_BONUS
-        votes = similarity + _MODEL_WEIGHT * _softmax(
-            (np.asarray(vector, dtype=np.float32) @ self._weights + self._bias) * _TEMPERATURE
-        )
+        features = np.concatenate([np.asarray(vector, dtype=np.float32), self._bag_of_words([text])[0]])
+        votes = similarity + _MODEL_WEIGHT * _softmax((features @ self._weights + self._bias) * _TEMPERATURE)
         # The layer breaks near ties; it never picks an intent the message is far from.
-        votes[similarity < similarity.max() - _MODEL_MARGIN] = -np.inf
+        far = similarity < similarity.max() - _MODEL_MARGIN
+        votes[far] = similarity[far] - _MODEL_WEIGHT - 1  # after every near one, by similarity
         best, second = np.argsort(-votes, kind="stable")[:2]
         return IntentGuess(
             intent=self.intents[best],
@@ -161,6 +172,24 @@ class IntentClassifier:
             runner_up=self.intents[second],
             runner_up_score=float(similarity[second]),
         )
+
+    def _bag_of_words(self, texts: list[str]) -> np.ndarray:
+        """One row per text: which known words and word pairs it has, scaled to a length
+        of `_WORDS_WEIGHT` beside the unit-length embedding."""
+        rows = np.zeros((len(texts), len(self._vocabulary)), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _words(text):
+                if word in self._vocabulary:
+                    rows[row, self._vocabulary[word]] = 1.0
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        scaled: np.ndarray = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0) * _WORDS_WEIGHT
+        return scaled
+
+
+def _words(text: str) -> list[str]:
+    """The lowercase words of a (masked) message and its pairs of neighbouring words."""
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from dialogs.entities import emails, order_ids, postal_address, zip_codes
 from dialogs.flows import FLOWS, TASKS, OfflineTurn, same_task
 from dialogs.flows.asides import Aside, answer_aside, courtesy, find_aside, resume
 from dialogs.flows.base import OrdersUnavailable
-from dialogs.flows.chat import complaint_for_a_person
+from dialogs.flows.chat import COMPLAINT_INTENTS, complaint_intent, lacks_complaint_cue
 from dialogs.flows.choices import AGREEMENT, pick, spelled_out
 from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
@@ -311,10 +311,14 @@ class OfflineEngine:
             guess = IntentGuess(
                 "change_address", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score
             )
-        elif guess.intent != "complaint" and complaint_for_a_person(text) is not None:
-            # "My parcel never arrived" reads like tracking, but it is a complaint the
-            # tools cannot settle: it goes to a person, not to a status read-back.
-            guess = IntentGuess("complaint", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score)
+        elif guess.intent not in COMPLAINT_INTENTS and (said := complaint_intent(text)) is not None:
+            # "My parcel never arrived" reads like tracking, but it is a complaint: it
+            # starts the complaint's flow, not a status read-back.
+            guess = IntentGuess(said, max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score)
+        elif lacks_complaint_cue(guess.intent, text):
+            # Said no such problem: the runner-up, unless it is a complaint not said either.
+            fallback = 0.0 if lacks_complaint_cue(guess.runner_up, text) else guess.runner_up_score
+            guess = IntentGuess(guess.runner_up, fallback, guess.intent, guess.score)
         turn.intent = guess.intent
         return guess
 

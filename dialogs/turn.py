@@ -45,6 +45,12 @@ class Channel(BaseModel):
         # Teams ignores suggested actions in most conversation types; voice cannot show them.
         return self.id in {"webchat", "directline", "emulator", "test"}
 
+    @property
+    def takes_photos(self) -> bool:
+        # A customer can paste or attach a picture in Teams and the Emulator; the shop's
+        # Web Chat page has no upload button, and a call has no pictures.
+        return self.id in {"msteams", "emulator"}
+
 
 class Reply(BaseModel):
     """One message from the bot.

@@ -7,9 +7,12 @@ from types import MappingProxyType
 
 from dialogs.flows.actions import ADDRESS, CANCEL, PAYMENT, RETURN
 from dialogs.flows.base import FlowSpec, OfflineTurn
-from dialogs.flows.chat import COMPLAINT, GOODBYE, GREETING, HUMAN, OUT_OF_SCOPE, POLICY
+from dialogs.flows.chat import COMPLAINT, GOODBYE, GREETING, HUMAN, OUT_OF_SCOPE, POLICY, PRAISE
+from dialogs.flows.complaints import CHARGED_TWICE
 from dialogs.flows.identity import VERIFY
+from dialogs.flows.item_problems import DAMAGED, WRONG_ITEM
 from dialogs.flows.lookups import LIST_ORDERS, ORDER_STATUS, PRODUCT_INFO, REFUND_STATUS, TRACK
+from dialogs.flows.parcels import LATE, NOT_RECEIVED
 from dialogs.flows.swap import EXCHANGE, MODIFY
 
 # Read-only: the registry is data, not state.
@@ -33,7 +36,13 @@ FLOWS: Mapping[str, FlowSpec] = MappingProxyType(
             PRODUCT_INFO,
             HUMAN,
             GOODBYE,
+            PRAISE,
             COMPLAINT,
+            NOT_RECEIVED,
+            LATE,
+            DAMAGED,
+            WRONG_ITEM,
+            CHARGED_TWICE,
             OUT_OF_SCOPE,
         )
     }
@@ -53,6 +62,11 @@ TASKS = frozenset(
         "return_items",
         "exchange_items",
         "refund_status",
+        "not_received",
+        "late_delivery",
+        "damaged_item",
+        "wrong_item",
+        "charged_twice",
     }
 )
 

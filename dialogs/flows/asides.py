@@ -24,9 +24,10 @@ from dialogs.flows.lookups import names_a_product, run_product_info
 from dialogs.intents import IntentGuess
 from dialogs.turn import FlowState
 
-# "thanks", "hi?" (are you there), "ok" (read it), and chit-chat ("are you a bot?").
-SmallTalk = Literal["thanks", "greeting", "ack", "chat"]
-Aside = Literal["thanks", "greeting", "ack", "chat", "policy_question", "product_info"]
+# "thanks", "hi?" (are you there), "ok" (read it), "it fits perfectly", and chit-chat
+# ("are you a bot?").
+SmallTalk = Literal["thanks", "greeting", "ack", "praise", "chat"]
+Aside = Literal["thanks", "greeting", "ack", "praise", "chat", "policy_question", "product_info"]
 # A question the policies answer at least this well is an aside (the knowledge base
 # quotes from 0.35; mid-task a slot answer must not read as a policy question).
 POLICY_ASIDE = 0.5
@@ -47,6 +48,11 @@ TASK_NAMES = MappingProxyType(
         "exchange_items": "your exchange",
         "return_items": "your return",
         "refund_status": "your refund",
+        "not_received": "your missing parcel",
+        "late_delivery": "your late delivery",
+        "damaged_item": "the damaged item",
+        "wrong_item": "the wrong item",
+        "charged_twice": "the double charge",
     }
 )
 
@@ -96,6 +102,8 @@ async def find_aside(
     confident = guess.score >= sure
     if confident and guess.intent in ("policy_question", "product_info"):
         return "policy_question" if guess.intent == "policy_question" else "product_info"
+    if confident and guess.intent == "praise":
+        return "praise"
     if confident and guess.intent in ("greeting", "out_of_scope") and len(text.split()) <= _SMALL_TALK_WORDS:
         return "greeting" if guess.intent == "greeting" else "chat"
     if new_task or not is_question(text):
@@ -125,6 +133,8 @@ def answer_small_talk(turn: OfflineTurn, kind: SmallTalk) -> None:
         turn.say("You're welcome!")
     elif kind == "greeting":
         turn.say("Yes, I'm here.")
+    elif kind == "praise":
+        turn.say("That's great to hear!")
     elif kind == "chat":
         turn.say("That's not something I can help with here, I'm afraid.")
     # "ok": nothing to answer; the task's question comes again.

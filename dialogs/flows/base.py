@@ -200,6 +200,8 @@ async def need_order(
     refuse: Callable[[Order], tuple[str, str | None]],
     none_left: str,
     question: str,
+    *,
+    redirect: bool = False,
 ) -> Order | None:
     """The order the flow is about, or None after asking, refusing or explaining.
 
@@ -208,6 +210,9 @@ async def need_order(
     order qualifies; `question` asks which one when several do. A single qualifying order
     is taken without asking (the summary the customer confirms names it anyway), except
     when the order they named was not found: then they are asked, never given another.
+    `redirect`: when no order qualifies but the customer has only one, or named one by
+    its items, `refuse` explains that one and its alternative is offered ("my bike never
+    arrived" about a bike still on its way: "shall I look into the delay?").
     """
     order_id = turn.slots.get("order_id")
     missing = False
@@ -235,12 +240,15 @@ async def need_order(
     if len(hinted) == 1:
         candidates = hinted
     if not candidates:
-        named = _orders_with_items(turn, every)
+        named = _orders_with_items(turn, every) or (every if redirect else [])
         if len(named) == 1 and not missing:
             # "return the backpack" when its order no longer qualifies: say why that one.
-            text, _ = refuse(named[0])
-            turn.end_flow()
-            turn.say(text)
+            text, alternative = refuse(named[0])
+            if alternative and redirect:
+                turn.offer(alternative, text, {"order_id": named[0]["order_id"]})
+            else:
+                turn.end_flow()
+                turn.say(text)
         else:
             turn.end_flow()
             turn.say(none_left)

@@ -72,6 +72,14 @@ def pick(text: str, choices: list[Choice]) -> Choice | _Agreement | None:
     return None
 
 
+def named(text: str, choices: list[Choice]) -> Choice | None:
+    """The option a message names by its words alone, not by position: for a request
+    said before the question was asked ("it came broken, I want my money back"), where
+    "last" or "first" mean something else."""
+    words = " ".join(re.findall(r"[a-z0-9#.']+|[,;]", text.lower()))
+    return _pointed_at(_NEGATED.sub(" ", words), choices)
+
+
 def _by_position(text: str, choices: list[Choice]) -> Choice | None:
     for pattern, position in _ORDINALS:
         if pattern.search(text) and -len(choices) <= position < len(choices):

@@ -47,6 +47,11 @@ SPLITTABLE = frozenset(
         "product_info",
         "human_agent",
         "complaint",
+        "not_received",
+        "late_delivery",
+        "damaged_item",
+        "wrong_item",
+        "charged_twice",
     }
 )
 # How a request is named when the bot says what it will do next.
@@ -79,6 +84,17 @@ _DETAILS = frozenset(
         ("exchange_items", "change_payment"),
         ("exchange_items", "refund_status"),
         ("modify_items", "change_payment"),
+        # A complaint and the remedy or lookup that goes with it: "it came broken and I want
+        # a refund", "my parcel is late, where is it?".
+        ("damaged_item", "return_items"),
+        ("damaged_item", "exchange_items"),
+        ("wrong_item", "return_items"),
+        ("wrong_item", "exchange_items"),
+        ("late_delivery", "track_shipment"),
+        ("late_delivery", "order_status"),
+        ("not_received", "track_shipment"),
+        ("not_received", "refund_status"),
+        ("charged_twice", "refund_status"),
     }
 )
 _LEADING = re.compile(r"^(?:(?:and|also|then|plus)\b[\s,]*)+", re.I)
@@ -112,8 +128,9 @@ async def split_requests(text: str, classify: Classify) -> list[QueuedRequest]:
             requests[-1].text = f"{requests[-1].text} and {rest}"
             continue
         guess = await classify(rest)
-        # A piece naming an order says which one it is about, so a weaker guess will do.
-        sure = LOW_CONFIDENCE if named else SPLIT_CONFIDENCE
+        # A piece naming an order says which one it is about, so a weaker guess at the task
+        # will do.
+        sure = LOW_CONFIDENCE if named and guess.intent in TASK_NAMES else SPLIT_CONFIDENCE
         standalone = guess.intent in SPLITTABLE and guess.score >= sure and len(rest.split()) > 1
         same_again = bool(requests) and not named and _belongs(guess.intent, requests[-1].intent)
         if standalone and not same_again:

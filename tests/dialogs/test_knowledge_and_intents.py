@@ -8,7 +8,7 @@ from dialogs import OfflineResources
 from dialogs.intents import evaluate, load_intents, mask
 from dialogs.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase, load_passages
 
-# The held-out accuracy the classifier must keep (it measures 93.0%; see `aftercare eval intents`).
+# The held-out accuracy the classifier must keep (it measures 93.4%; see `aftercare eval intents`).
 MIN_HELD_OUT_ACCURACY = 0.92
 
 
@@ -62,7 +62,7 @@ def test_masking_makes_ids_look_alike() -> None:
 
 async def test_held_out_intent_accuracy(offline_resources: OfflineResources) -> None:
     report = await evaluate(offline_resources.classifier.embeddings, load_intents())
-    assert report.total >= 120
+    assert report.total >= 180
     assert report.accuracy >= MIN_HELD_OUT_ACCURACY, report.mistakes
     intents, counts = report.matrix()
     assert sum(counts[i][i] for i in range(len(intents))) == report.correct

@@ -21,7 +21,7 @@ def test_a_message_is_cut_where_a_request_may_start() -> None:
     [
         (
             "what's going on with #W6893533, and has #W8770097 been sent out yet?",
-            [("order_status", "#W6893533"), ("track_shipment", "#W8770097")],
+            [("order_status", "#W6893533"), ("order_status", "#W8770097")],
         ),
         (
             "please cancel #W8770097 and tell me where #W6893533 is",

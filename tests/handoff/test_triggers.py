@@ -22,8 +22,19 @@ CASES = {
     "asked": (["hello", "can I speak to a human agent?"], Trigger.ASKED),
     "misunderstood": (["blorp zizzle frank", "wub wub quantum"], Trigger.MISUNDERSTOOD),
     "out of scope": (["can you tell me a joke?", "write me a poem about the sea"], Trigger.OUT_OF_SCOPE),
-    "lost parcel": (["this is ridiculous, my parcel never arrived"], Trigger.COMPLAINT),
-    "double charge": (["I'm so angry, you charged me twice for my order"], Trigger.COMPLAINT),
+    "lost parcel": (
+        [
+            "this is ridiculous, my parcel never arrived",
+            "noah.brown7922@example.com",
+            "yesterday",
+            "yes, I've asked the neighbours",
+        ],
+        Trigger.COMPLAINT,
+    ),
+    "double charge": (
+        ["I'm so angry, you charged me twice for my order", "noah.brown7922@example.com", "yes, for weeks"],
+        Trigger.COMPLAINT,
+    ),
     "unverifiable": (
         ["where is my order?", "nobody1@example.com", "nobody2@example.com", "nobody3@example.com"],
         Trigger.VERIFICATION,
@@ -47,12 +58,36 @@ async def test_each_trigger_queues_the_conversation_with_its_reason(
     assert "support team" in said and ("online" in said or "line" in said or "queue" in said)
 
 
+async def test_a_lost_parcel_reaches_the_agent_written_up(
+    server: TestServer, base_url: str, http: aiohttp.ClientSession
+) -> None:
+    conversation = await start_conversation(http, base_url)
+    for message in CASES["lost parcel"][0]:
+        await say(conversation, message)
+    record = await server.app[HANDOFF].store.get(conversation.conversation_id)
+    assert record is not None
+    # What the agent reads first: the complaint, the order and its tracking, what the
+    # customer said, and the policy that applies.
+    reason = record.packet.reason
+    for fact in (
+        "parcel marked delivered but not received",
+        "#W7678072",
+        "517177699738",
+        "yesterday",
+        "neighbours",
+    ):
+        assert fact in reason, reason
+    assert "Lost and late parcels policy" in reason
+
+
 async def test_a_damaged_item_is_settled_by_the_bot_not_queued(
     server: TestServer, base_url: str, http: aiohttp.ClientSession
 ) -> None:
     conversation = await start_conversation(http, base_url)
-    said = texts(await say(conversation, "this is ridiculous, my package arrived damaged"))
-    assert "return" in said and "exchange" in said
+    await say(conversation, "this is ridiculous, my package arrived damaged")
+    await say(conversation, "noah.brown7922@example.com")
+    said = texts(await say(conversation, "the kettle"))
+    assert "replacement" in said and "refund" in said
     assert await server.app[HANDOFF].store.get(conversation.conversation_id) is None
 
 
