@@ -48,6 +48,11 @@ _REQUESTS = (TASKS - {"verify_identity"}) | {"human_agent", "policy_question", "
 # Read-only tasks a follow-up ("and what about #W...?") may repeat for another order.
 _LOOKUPS = frozenset({"order_status", "track_shipment", "refund_status"})
 _FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|also|and for)\b", re.I)
+_DESTINATION = re.compile(
+    r"\b(go|goes|going|sent|send|ship|shipped|deliver|delivered|redirect\w*) to (my|a|the|our|her|his) "
+    r"(\w+'?s? )?(place|house|home|address|office|work|flat|apartment)\b",
+    re.I,
+)
 _LEAVING = re.compile(r"\b(bye|goodbye|that'?s all|that'?s it|nothing else)\b", re.I)
 _NEVER_MIND = re.compile(r"\b(never ?mind|forget (it|about it)|not anymore|leave it|skip it)\b", re.I)
 
@@ -305,9 +310,13 @@ class OfflineEngine:
         """The intent of `text` (default: the whole message)."""
         text = text or turn.text
         guess = await self.classifier.classify(text)
-        if guess.intent != "change_address" and postal_address(text) is not None:
-            # A whole postal address says where something should go, whatever verb comes
-            # with it ("ship order ... to 12 Park Lane ..." reads like tracking otherwise).
+        if guess.intent != "change_address" and (
+            postal_address(text) is not None or _DESTINATION.search(text)
+        ):
+            # A whole postal address, or a place named as where it should go, says where
+            # something should go, whatever verb comes with it ("ship order ... to 12 Park
+            # Lane ..." reads like tracking, "one of my orders should go to my sister's
+            # place" like listing orders).
             guess = IntentGuess(
                 "change_address", max(guess.score, SWITCH_CONFIDENCE), guess.intent, guess.score
             )

@@ -21,7 +21,7 @@ from typing import Literal
 from dialogs.flows.base import Flow, OfflineTurn
 from dialogs.flows.chat import answer_policy
 from dialogs.flows.lookups import names_a_product, run_product_info
-from dialogs.intents import IntentGuess
+from dialogs.intents import LOW_CONFIDENCE, IntentGuess
 from dialogs.turn import FlowState
 
 # "thanks", "hi?" (are you there), "ok" (read it), "it fits perfectly", and chit-chat
@@ -102,10 +102,16 @@ async def find_aside(
     confident = guess.score >= sure
     if confident and guess.intent in ("policy_question", "product_info"):
         return "policy_question" if guess.intent == "policy_question" else "product_info"
-    if confident and guess.intent == "praise":
+    # Small talk is told by its intent even when the classifier is only fairly sure (a
+    # kind word rarely reads like the examples), and an off-topic question by being one.
+    fairly_sure = guess.score >= LOW_CONFIDENCE
+    if guess.intent == "praise" and fairly_sure:
         return "praise"
-    if confident and guess.intent in ("greeting", "out_of_scope") and len(text.split()) <= _SMALL_TALK_WORDS:
-        return "greeting" if guess.intent == "greeting" else "chat"
+    short = len(text.split()) <= _SMALL_TALK_WORDS
+    if guess.intent == "greeting" and fairly_sure and short:
+        return "greeting"
+    if guess.intent == "out_of_scope" and ((confident and short) or is_question(text)):
+        return "chat"
     if new_task or not is_question(text):
         return None
     if await names_a_product(turn, text):

@@ -93,7 +93,7 @@ async def run_not_received(turn: OfflineTurn) -> None:
         "Thank you, that's everything our team needs. Under our lost parcel policy they'll open an "
         "investigation with the carrier, then send you a replacement or a full refund. I'm passing your "
         "case to a person now; they'll see all the details, so you won't need to repeat them."
-        + cite(turn, "lost-parcels", "Replacement or refund for a lost parcel"),
+        + cite(turn, "lost-parcels", "How long an investigation takes"),
         case(
             "parcel marked delivered but not received",
             order,

@@ -64,6 +64,13 @@ REQUEST_NAMES = {
 }
 _ORDER_ID = re.compile(r"#?\b[wW]\s?(\d{7})\b")
 _WORD = re.compile(r"[a-z']+")
+# Words that make a short piece a request of its own.
+# fmt: off
+_ASKING = frozenset({
+    "cancel", "track", "return", "exchange", "change", "update", "swap", "switch", "refund", "check", "show",
+    "list", "find", "send", "where", "what", "what's", "when", "how", "is", "has", "did", "can", "status",
+})
+# fmt: on
 _FILLER = frozenset({"order", "orders", "number", "the", "my", "too", "as", "well", "please", "also", "one"})
 # How a request after the first one starts: a question, or a directive ("cancel ...",
 # "I'd like ...", "can you ..."). "I ordered it by mistake" or "it doesn't fit" after a
@@ -151,9 +158,10 @@ def _belongs(intent: str, previous: str) -> bool:
 
 def _continues(piece: str) -> bool:
     """True for a piece that only adds an order to the request before it: order ids and
-    at most a couple of other words ("#W2 too", "#W2 are?")."""
+    at most a couple of other words, none asking or telling anything ("#W2 too", "#W2
+    are?"; not "track #W2", "has #W2 shipped?")."""
     words = [w for w in _WORD.findall(_ORDER_ID.sub(" ", piece).lower()) if w not in _FILLER]
-    return bool(order_ids(piece)) and len(words) <= 2
+    return bool(order_ids(piece)) and len(words) <= 2 and not any(w in _ASKING for w in words)
 
 
 def _one_per_order(requests: list[QueuedRequest]) -> list[QueuedRequest]:

@@ -68,7 +68,7 @@ def test_the_case_names_the_complaint_the_order_and_the_policy() -> None:
     ("document", "section"),
     [
         ("lost-parcels", "Parcel marked delivered but not received"),
-        ("lost-parcels", "Replacement or refund for a lost parcel"),
+        ("lost-parcels", "How long an investigation takes"),
         ("lost-parcels", "Late deliveries"),
         ("damaged-items", "Replacement or refund"),
         ("payments", "A charge that appears twice"),

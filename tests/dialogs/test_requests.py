@@ -39,6 +39,14 @@ def test_a_message_is_cut_where_a_request_may_start() -> None:
             "how long do refunds take? also can I return the kettle",
             [("policy_question", None), ("return_items", None)],
         ),
+        (
+            "what's the status of #W6893533 and please cancel it",
+            [("order_status", "#W6893533"), ("cancel_order", "#W6893533")],
+        ),
+        (
+            "cancel #W8770097, track #W6893533 and show me my order history",
+            [("cancel_order", "#W8770097"), ("track_shipment", "#W6893533"), ("list_orders", None)],
+        ),
     ],
 )
 async def test_several_requests(
