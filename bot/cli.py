@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -37,9 +38,11 @@ def serve(settings: Settings) -> None:
     configure_logging(settings)
     tracing = install_tracing(settings)
     logging.getLogger(__name__).info("Aftercare listening on http://%s:%d/", settings.host, settings.port)
+    app = create_app(settings)
+    app.on_startup.append(_freeze_start_up_objects)
     try:
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             print=None,
@@ -48,6 +51,16 @@ def serve(settings: Settings) -> None:
     finally:
         if tracing is not None:
             tracing.shutdown()  # flushes the spans still batched
+
+
+async def _freeze_start_up_objects(app: web.Application) -> None:
+    """Runs once everything is loaded (after the cleanup contexts' start-up): what exists
+    now (modules, the intent examples, the SDKs' schemas, about 140,000 objects) lives as
+    long as the process, so it moves out of the garbage collector's reach. Otherwise
+    every full collection walks all of it again, about 80 ms on the event loop each
+    time, and the collections that turns trigger cost a tenth of a turn's CPU."""
+    gc.collect()
+    gc.freeze()
 
 
 def _serve_command(args: argparse.Namespace, settings: Settings) -> int:

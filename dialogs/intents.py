@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +111,10 @@ def mask(text: str) -> str:
     return re.sub(r"\b\d{5}\b", "12345", text)
 
 
+def _masked(text: str) -> str:
+    return mask(text.strip()) or "hello"
+
+
 class IntentClassifier:
     """Centroid-and-nearest-example classifier over a fixed set of embedded examples."""
 
@@ -124,10 +129,14 @@ class IntentClassifier:
         # Examples are stored intent by intent, so each intent's best example is one
         # `maximum.reduceat` over the similarities from these offsets.
         self._starts = np.cumsum([0] + [len(specs[name].examples) for name in self.intents[:-1]])
-        self._keywords = {
-            name: [re.compile(rf"\b{re.escape(k)}", re.IGNORECASE) for k in spec.keywords]
-            for name, spec in specs.items()
-        }
+        # One pattern per intent (its keywords as alternatives): a search per intent per
+        # message instead of one per keyword.
+        self._keywords = [
+            re.compile(r"\b(?:" + "|".join(re.escape(k) for k in specs[name].keywords) + ")", re.IGNORECASE)
+            if specs[name].keywords
+            else None
+            for name in self.intents
+        ]
         examples = [mask(text) for spec in specs.values() for text in spec.examples]
         counts = Counter(word for text in examples for word in set(_words(text)))
         self._vocabulary = {
@@ -137,6 +146,12 @@ class IntentClassifier:
         labels = np.array([self.intents.index(name) for name in self._labels])
         features = np.hstack([np.asarray(vectors, dtype=np.float32), self._bag_of_words(examples)])
         self._weights, self._bias = _train_softmax(features, labels, len(self.intents))
+        # The layer's weights split by what they read, so a message's logits are its
+        # embedding's product plus the rows of the few known words it has (a message has
+        # a handful of the vocabulary's thousand-odd words; no dense vector is built).
+        dimensions = features.shape[1] - len(self._vocabulary)
+        self._embedding_weights = self._weights[:dimensions]
+        self._word_weights = self._weights[dimensions:]
 
     @property
     def embeddings(self) -> Embeddings:
@@ -148,20 +163,29 @@ class IntentClassifier:
         return cls(embeddings, specs, await embeddings.embed(texts))
 
     async def classify(self, text: str) -> IntentGuess:
-        masked = mask(text.strip()) or "hello"
+        masked = _masked(text)
         vector = (await self._embeddings.embed([masked]))[0]
         return self.nearest(masked, vector)
+
+    async def prepare(self, texts: Sequence[str]) -> None:
+        """Embeds `texts` together, so that classifying them one after another reads the
+        embeddings' cache: one pass of the model rather than one pass, waited for, each."""
+        await self._embeddings.embed(list(dict.fromkeys(_masked(text) for text in texts)))
 
     def nearest(self, text: str, vector: Vectors) -> IntentGuess:
         """The best intent for a message already embedded as `vector`."""
         nearest_example = np.maximum.reduceat(self._vectors @ vector, self._starts)
         weights = self._centroid_weights
         similarity = weights * (self._centroids @ vector) + (1 - weights) * nearest_example
-        for index, intent in enumerate(self.intents):
-            if any(pattern.search(text) for pattern in self._keywords[intent]):
+        for index, pattern in enumerate(self._keywords):
+            if pattern is not None and pattern.search(text):
                 similarity[index] += _KEYWORD_BONUS
-        features = np.concatenate([np.asarray(vector, dtype=np.float32), self._bag_of_words([text])[0]])
-        votes = similarity + _MODEL_WEIGHT * _softmax((features @ self._weights + self._bias) * _TEMPERATURE)
+        logits = np.asarray(vector, dtype=np.float32) @ self._embedding_weights + self._bias
+        known = sorted({self._vocabulary[w] for w in _words(text) if w in self._vocabulary})
+        if known:
+            # The same as `_bag_of_words`: each known word 1, scaled to `_WORDS_WEIGHT`.
+            logits = logits + self._word_weights[known].sum(axis=0) * (_WORDS_WEIGHT / np.sqrt(len(known)))
+        votes = similarity + _MODEL_WEIGHT * _softmax(logits * _TEMPERATURE)
         # The layer breaks near ties; it never picks an intent the message is far from.
         far = similarity < similarity.max() - _MODEL_MARGIN
         votes[far] = similarity[far] - _MODEL_WEIGHT - 1  # after every near one, by similarity

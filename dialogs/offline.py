@@ -27,7 +27,7 @@ from dialogs.flows.chat import COMPLAINT_INTENTS, complaint_intent, lacks_compla
 from dialogs.flows.choices import AGREEMENT, pick, spelled_out
 from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
-from dialogs.flows.requests import split_requests, take_queued
+from dialogs.flows.requests import request_texts, split_requests, take_queued
 from dialogs.flows.slots import take_choice
 from dialogs.intents import LOW_CONFIDENCE, IntentClassifier, IntentGuess
 from dialogs.knowledge import KnowledgeBase
@@ -171,6 +171,11 @@ class OfflineEngine:
     async def _several(self, turn: OfflineTurn) -> bool:
         """Several requests in the message: answered in order, or queued behind the first
         that needs the customer; False when the message is one request."""
+        texts = request_texts(turn.text)
+        if texts:
+            # The pieces and the whole message are classified one after another below
+            # and after this; embedded together here, the customer waits for one pass.
+            await self.classifier.prepare([turn.text, *texts])
         requests = await split_requests(turn.text, lambda text: self._classify(turn, text))
         if len(requests) < 2:
             return False

@@ -104,6 +104,10 @@ _DETAILS = frozenset(
         ("charged_twice", "refund_status"),
     }
 )
+# The name is capitalised, as names are written: "I'm Noah", not "I'm waiting for it".
+_INTRODUCTION = re.compile(
+    r"^(?i:this is|it's|it is|my name is|my name's|i am|i'm)\s+[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2}[\s.!,]*$"
+)
 _LEADING = re.compile(r"^(?:(?:and|also|then|plus)\b[\s,]*)+", re.I)
 _POINTS_BACK = re.compile(r"\b(it|that one|that order|this one|this order|them|those)\b", re.I)
 _CUT = re.compile(
@@ -116,6 +120,15 @@ def pieces(text: str) -> list[str]:
     """The message cut at every place a new request may start."""
     cut = [_LEADING.sub("", piece.strip(" ,;")) for piece in _CUT.split(text) if piece]
     return [piece for piece in cut if piece.strip(" ,;.")]
+
+
+def request_texts(text: str) -> list[str]:
+    """What `split_requests` may classify in a message of several pieces: each piece
+    without its greeting or thanks; empty for a message of one piece."""
+    parts = pieces(text)
+    if len(parts) < 2:
+        return []
+    return [rest for part in parts if _may_be_request(rest := courtesy(part)[1])]
 
 
 async def split_requests(text: str, classify: Classify) -> list[QueuedRequest]:
@@ -134,13 +147,8 @@ async def split_requests(text: str, classify: Classify) -> list[QueuedRequest]:
             # "... and #W2 too", "... and the mouse", "..., I ordered it by mistake"
             requests[-1].text = f"{requests[-1].text} and {rest}"
             continue
-        guess = await classify(rest)
-        # A piece naming an order says which one it is about, so a weaker guess at the task
-        # will do.
-        sure = LOW_CONFIDENCE if named and guess.intent in TASK_NAMES else SPLIT_CONFIDENCE
-        standalone = guess.intent in SPLITTABLE and guess.score >= sure and len(rest.split()) > 1
-        same_again = bool(requests) and not named and _belongs(guess.intent, requests[-1].intent)
-        if standalone and not same_again:
+        guess = await classify(rest) if _may_be_request(rest) else None
+        if guess is not None and _new_request(guess, bool(named), requests):
             requests.append(QueuedRequest(text=f"{carried} {rest}".strip(), intent=guess.intent))
             carried = ""
         elif requests:
@@ -148,6 +156,23 @@ async def split_requests(text: str, classify: Classify) -> list[QueuedRequest]:
         else:
             carried = f"{carried} {rest}".strip()  # a lead-in: "so about my order,"
     return _one_per_order(requests)
+
+
+def _may_be_request(piece: str) -> bool:
+    """False for a piece that is never a request of its own, so it is not classified (the
+    model would embed it for nothing): a single word ("Amelia" in "thanks Amelia, that's
+    all"), or the customer saying who they are ("this is Noah Smith")."""
+    return len(piece.split()) > 1 and _INTRODUCTION.match(piece) is None
+
+
+def _new_request(guess: IntentGuess, named: bool, requests: list[QueuedRequest]) -> bool:
+    """True when a piece read as `guess` is a request of its own: a task that can be split
+    off, guessed surely enough, and not more of the request before it. A piece naming an
+    order says which one it is about, so a weaker guess at the task will do."""
+    sure = LOW_CONFIDENCE if named and guess.intent in TASK_NAMES else SPLIT_CONFIDENCE
+    if guess.intent not in SPLITTABLE or guess.score < sure:
+        return False
+    return not (requests and not named and _belongs(guess.intent, requests[-1].intent))
 
 
 def _belongs(intent: str, previous: str) -> bool:
