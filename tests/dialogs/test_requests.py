@@ -6,6 +6,7 @@ import pytest
 
 from dialogs import OfflineResources
 from dialogs.flows.requests import pieces, split_requests
+from dialogs.intents import IntentGuess
 
 
 def test_a_message_is_cut_where_a_request_may_start() -> None:
@@ -68,3 +69,23 @@ async def test_several_requests(
 )
 async def test_one_request_is_not_cut(offline_resources: OfflineResources, message: str) -> None:
     assert len(await split_requests(message, offline_resources.classifier.classify)) < 2
+
+
+async def test_a_name_or_an_introduction_is_carried_without_asking_the_model(
+    offline_resources: OfflineResources,
+) -> None:
+    asked: list[str] = []
+
+    async def classify(text: str) -> IntentGuess:
+        asked.append(text)
+        return await offline_resources.classifier.classify(text)
+
+    requests = await split_requests("Hi, this is Noah Smith. Cancel #W8770097 and track #W6893533", classify)
+    assert [(r.intent, r.order_id) for r in requests] == [
+        ("cancel_order", "#W8770097"),
+        ("track_shipment", "#W6893533"),
+    ]
+    # The introduction stays with the first request (the name can still verify the customer).
+    assert requests[0].text.startswith("this is Noah Smith.")
+    assert await split_requests("thanks Amelia, that's all", classify) == []
+    assert "this is Noah Smith." not in asked and "Amelia" not in asked
