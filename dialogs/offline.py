@@ -168,9 +168,10 @@ class OfflineEngine:
             turn.say("What can I help you with?")
         return True
 
-    async def _several(self, turn: OfflineTurn) -> bool:
+    async def _several(self, turn: OfflineTurn, *, replacing: bool = False) -> bool:
         """Several requests in the message: answered in order, or queued behind the first
-        that needs the customer; False when the message is one request."""
+        that needs the customer; False when the message is one request. `replacing`: they
+        replace the task under way, whose question the message answered with them."""
         texts = request_texts(turn.text)
         if texts:
             # The pieces and the whole message are classified one after another below
@@ -179,6 +180,8 @@ class OfflineEngine:
         requests = await split_requests(turn.text, lambda text: self._classify(turn, text))
         if len(requests) < 2:
             return False
+        if replacing:
+            turn.end_flow()
         turn.state.queued = requests
         await take_queued(turn, self._start, announce=True)
         return True
@@ -198,6 +201,10 @@ class OfflineEngine:
     async def _continue_flow(self, turn: OfflineTurn, superseded: bool) -> bool:
         """Feeds the message to the current task; True when the turn is answered."""
         flow = turn.flow
+        if flow.awaiting and await self._several(turn, replacing=True):
+            # "Which order?" answered with "has #W1 shipped, and cancel #W1": the requests
+            # the answer makes take the question's place, none of them dropped.
+            return True
         spec = FLOWS[flow.name]
         awaiting = flow.awaiting
         before = flow.slots.get(awaiting) if awaiting else None
