@@ -181,7 +181,7 @@ class IntentClassifier:
             if pattern is not None and pattern.search(text):
                 similarity[index] += _KEYWORD_BONUS
         logits = np.asarray(vector, dtype=np.float32) @ self._embedding_weights + self._bias
-        known = sorted({self._vocabulary[w] for w in _words(text) if w in self._vocabulary})
+        known = self._known_words(text)
         if known:
             # The same as `_bag_of_words`: each known word 1, scaled to `_WORDS_WEIGHT`.
             logits = logits + self._word_weights[known].sum(axis=0) * (_WORDS_WEIGHT / np.sqrt(len(known)))
@@ -197,14 +197,16 @@ class IntentClassifier:
             runner_up_score=float(similarity[second]),
         )
 
+    def _known_words(self, text: str) -> list[int]:
+        """The vocabulary's indices of the words and word pairs `text` has."""
+        return sorted({self._vocabulary[w] for w in _words(text) if w in self._vocabulary})
+
     def _bag_of_words(self, texts: list[str]) -> np.ndarray:
         """One row per text: which known words and word pairs it has, scaled to a length
         of `_WORDS_WEIGHT` beside the unit-length embedding."""
         rows = np.zeros((len(texts), len(self._vocabulary)), dtype=np.float32)
         for row, text in enumerate(texts):
-            for word in _words(text):
-                if word in self._vocabulary:
-                    rows[row, self._vocabulary[word]] = 1.0
+            rows[row, self._known_words(text)] = 1.0
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         scaled: np.ndarray = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0) * _WORDS_WEIGHT
         return scaled

@@ -27,7 +27,7 @@ from dialogs.flows.chat import COMPLAINT_INTENTS, complaint_intent, lacks_compla
 from dialogs.flows.choices import AGREEMENT, pick, spelled_out
 from dialogs.flows.identity import verify_from_message
 from dialogs.flows.outcomes import report_outcome
-from dialogs.flows.requests import request_texts, split_requests, take_queued
+from dialogs.flows.requests import split_requests, take_queued
 from dialogs.flows.slots import take_choice
 from dialogs.intents import LOW_CONFIDENCE, IntentClassifier, IntentGuess
 from dialogs.knowledge import KnowledgeBase
@@ -172,12 +172,11 @@ class OfflineEngine:
         """Several requests in the message: answered in order, or queued behind the first
         that needs the customer; False when the message is one request. `replacing`: they
         replace the task under way, whose question the message answered with them."""
-        texts = request_texts(turn.text)
-        if texts:
-            # The pieces and the whole message are classified one after another below
-            # and after this; embedded together here, the customer waits for one pass.
-            await self.classifier.prepare([turn.text, *texts])
-        requests = await split_requests(turn.text, lambda text: self._classify(turn, text))
+        # The pieces, then the whole message, are classified one after another; embedded
+        # together first, the customer waits for one pass of the model.
+        requests = await split_requests(
+            turn.text, lambda text: self._classify(turn, text), self.classifier.prepare
+        )
         if len(requests) < 2:
             return False
         if replacing:

@@ -25,6 +25,7 @@ from dialogs.turn import QueuedRequest, Reply
 from dialogs.wording import join_words
 
 Classify = Callable[[str], Awaitable[IntentGuess]]
+Prepare = Callable[[list[str]], Awaitable[None]]
 # Starts a task for the message in `turn.text`: (turn, intent, slots carried into it).
 Start = Callable[[OfflineTurn, str, dict[str, Any] | None], Awaitable[None]]
 
@@ -122,24 +123,21 @@ def pieces(text: str) -> list[str]:
     return [piece for piece in cut if piece.strip(" ,;.")]
 
 
-def request_texts(text: str) -> list[str]:
-    """What `split_requests` may classify in a message of several pieces: each piece
-    without its greeting or thanks; empty for a message of one piece."""
+async def split_requests(
+    text: str, classify: Classify, prepare: Prepare | None = None
+) -> list[QueuedRequest]:
+    """The requests of a message, in order; fewer than two means it is one request.
+    `prepare` is given, before any is classified, the message and each piece that may be
+    classified, so a classifier can embed them in one pass of its model."""
     parts = pieces(text)
     if len(parts) < 2:
         return []
-    return [rest for part in parts if _may_be_request(rest := courtesy(part)[1])]
-
-
-async def split_requests(text: str, classify: Classify) -> list[QueuedRequest]:
-    """The requests of a message, in order; fewer than two means it is one request."""
-    parts = pieces(text)
-    if len(parts) < 2:
-        return []
+    rests = [courtesy(part)[1] for part in parts]  # without a greeting or thanks
+    if prepare is not None:
+        await prepare([text, *(rest for rest in rests if _may_be_request(rest))])
     requests: list[QueuedRequest] = []
     carried = ""
-    for part in parts:
-        _, rest = courtesy(part)
+    for rest in rests:
         if not rest:
             continue  # "hi", "thanks": no request
         named = order_ids(rest)
